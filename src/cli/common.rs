@@ -1,0 +1,64 @@
+//! Options shared by every subcommand, and helpers they all use.
+use anyhow::Context;
+use clap::ValueEnum;
+use std::path::{Path, PathBuf};
+use tch::Device;
+use crate::data::{dir, Dataset, DatasetName};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeviceChoice {
+    /// CUDA when a GPU is usable, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GlobalArgs {
+    /// Where to compute.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// CPU threads for libtorch (default: libtorch's choice, one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Seed of every random choice (initialisation, shuffling, augmentation, dropout).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub seed: u64,
+    /// Dataset directory (default: $WCMI_DATA, else ./data, else ../shared/data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// Applies the thread setting and resolves the device.
+    pub fn apply(&self) -> anyhow::Result<Device> {
+        if let Some(threads) = self.threads {
+            anyhow::ensure!(threads > 0, "--threads: must be positive, got 0");
+            tch::set_num_threads(threads as i32);
+        }
+        Ok(match self.device {
+            DeviceChoice::Auto => Device::cuda_if_available(),
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Cuda => {
+                anyhow::ensure!(
+                    tch::Cuda::is_available(),
+                    "--device cuda: no CUDA device is usable (no GPU, or libtorch installed \
+                     without CUDA: run `scripts/setup-libtorch.sh cuda` and rebuild)"
+                );
+                Device::Cuda(0)
+            }
+        })
+    }
+
+    /// Loads a dataset from the resolved data directory onto `device`.
+    pub fn load_dataset(&self, name: DatasetName, device: Device) -> anyhow::Result<Dataset> {
+        let dir = dir::resolve(self.data_dir.as_deref())?;
+        let data = Dataset::load(name, &dir).with_context(|| format!("loading {name}"))?;
+        Ok(data.to_device(device))
+    }
+}
+
+/// The default output folder of a run: `runs/<what>-<dataset>-seed<seed>`.
+pub fn default_out(what: &str, dataset: DatasetName, seed: u64) -> PathBuf {
+    Path::new("runs").join(format!("{what}-{dataset}-seed{seed}"))
+}

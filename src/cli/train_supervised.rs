@@ -1,0 +1,61 @@
+//! `wcmi train-supervised`: Baseline-H trained on labels (SPEC §3, §5).
+use super::common::{default_out, GlobalArgs};
+use crate::data::DatasetName;
+use crate::eval::accuracy::accuracy;
+use crate::train::supervised::{self, SupervisedConfig};
+use crate::checkpoint;
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// mnist, fashion-mnist or cifar10.
+    #[arg(long)]
+    pub dataset: DatasetName,
+    /// Training epochs (the paper: 300).
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Fraction of the training set held out for choosing the best epoch.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Use only the first N training images.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Output folder (default: runs/supervised-<dataset>-seed<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the output folder's last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let config = SupervisedConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        val_fraction: args.val_fraction,
+        train_limit: args.train_limit,
+        seed: global.seed,
+        ..Default::default()
+    };
+    config.validate()?;
+    let data = global.load_dataset(args.dataset, device)?;
+    let out = args.out.unwrap_or_else(|| default_out("supervised", args.dataset, global.seed));
+    let outcome = supervised::train(&data, &config, &out, args.resume, device)?;
+    let loaded = checkpoint::load_classifier(&outcome.checkpoint, device)?;
+    let test = accuracy(loaded.model.as_ref(), &data.test, None, 512);
+    println!(
+        "best epoch {} (validation accuracy {:.2}%), test accuracy {:.2}%\ncheckpoint: {}",
+        outcome.best_epoch,
+        100.0 * outcome.best_val_accuracy,
+        100.0 * test,
+        outcome.checkpoint.display()
+    );
+    Ok(())
+}

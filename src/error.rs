@@ -1,0 +1,70 @@
+//! The library's error type: every failure names the file, flag or tensor it concerns.
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file is missing, truncated, corrupt or inconsistent.
+    #[error("{}: {problem}", path.display())]
+    Data { path: PathBuf, problem: String },
+    /// A checkpoint does not exist or does not fit the model it is loaded into.
+    #[error("checkpoint {}: {problem}", path.display())]
+    Checkpoint { path: PathBuf, problem: String },
+    /// A setting is out of its valid range; `flag` is the CLI flag (or config field) that set it.
+    #[error("{flag}: {problem}")]
+    InvalidArgument { flag: String, problem: String },
+    /// Training produced a non-finite loss.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn data(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.as_ref().to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn checkpoint(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.as_ref().to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn invalid(flag: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            flag: flag.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Rejects settings that must be strictly positive (epochs, batch sizes, step sizes).
+pub fn ensure_positive<T: PartialOrd + Default + std::fmt::Display>(
+    flag: &str,
+    value: T,
+) -> Result<()> {
+    if value > T::default() {
+        Ok(())
+    } else {
+        Err(Error::invalid(flag, format!("must be positive, got {value}")))
+    }
+}

@@ -1,0 +1,2 @@
+//! Evaluation of trained models.
+pub mod accuracy;

@@ -1,0 +1,14 @@
+//! wcmi: adversarially robust representation learning by worst-case mutual-information
+//! maximisation (Zhu, Zhang, Evans, ICML 2020). See `shared/SPEC.md` for the method.
+pub mod atomic;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod nn;
+pub mod report;
+pub mod seed;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,59 @@
+//! Downstream heads on the 64-d representation (SPEC §3).
+use super::encoder::REPRESENTATION_DIM;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+const MLP_HIDDEN: i64 = 200;
+const MLP_DROPOUT: f64 = 0.1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    Linear,
+    Mlp,
+}
+
+/// Linear(64 → classes), or Linear(64 → 200) → Dropout(0.1) → BN1d → ReLU → Linear(200 → classes).
+#[derive(Debug)]
+pub enum Head {
+    Linear {
+        fc: nn::Linear,
+    },
+    Mlp {
+        fc1: nn::Linear,
+        bn: nn::BatchNorm,
+        fc2: nn::Linear,
+    },
+}
+
+impl Head {
+    pub fn new(vs: &nn::Path, kind: HeadKind, num_classes: i64) -> Self {
+        let d = REPRESENTATION_DIM;
+        match kind {
+            HeadKind::Linear => Head::Linear {
+                fc: nn::linear(vs / "fc", d, num_classes, Default::default()),
+            },
+            HeadKind::Mlp => Head::Mlp {
+                fc1: nn::linear(vs / "fc1", d, MLP_HIDDEN, Default::default()),
+                bn: nn::batch_norm1d(vs / "bn", MLP_HIDDEN, Default::default()),
+                fc2: nn::linear(vs / "fc2", MLP_HIDDEN, num_classes, Default::default()),
+            },
+        }
+    }
+}
+
+impl ModuleT for Head {
+    /// `[N, 64]` → logits `[N, classes]`.
+    fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
+        match self {
+            Head::Linear { fc } => z.apply(fc),
+            Head::Mlp { fc1, bn, fc2 } => z
+                .apply(fc1)
+                .dropout(MLP_DROPOUT, train)
+                .apply_t(bn, train)
+                .relu()
+                .apply(fc2),
+        }
+    }
+}

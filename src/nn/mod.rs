@@ -1,0 +1,156 @@
+//! The networks of SPEC §3, with parameter names that match PyTorch's `state_dict` for the
+//! equivalent modules in `bench/peer/models.py`.
+pub mod baseline;
+pub mod blocks;
+pub mod critic;
+pub mod encoder;
+pub mod heads;
+
+pub use baseline::BaselineH;
+pub use critic::Critic;
+pub use encoder::Encoder;
+pub use heads::{Head, HeadKind};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+
+/// What a checkpoint holds, enough to rebuild the network before loading its weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ModelSpec {
+    /// The supervised Baseline-H: encoder + MLP head.
+    BaselineH {
+        image_shape: [i64; 3],
+        num_classes: i64,
+    },
+}
+
+impl ModelSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::BaselineH { .. } => "baseline-h",
+        }
+    }
+
+    /// Builds the classifier (pixels → logits) the spec describes under `vs`.
+    pub fn build_classifier(&self, vs: &nn::Path) -> Box<dyn ModuleT> {
+        match *self {
+            ModelSpec::BaselineH {
+                image_shape,
+                num_classes,
+            } => Box::new(BaselineH::new(vs, image_shape, num_classes)),
+        }
+    }
+
+    pub fn image_shape(&self) -> [i64; 3] {
+        match *self {
+            ModelSpec::BaselineH { image_shape, .. } => image_shape,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, Tensor};
+
+    fn count(vs: &nn::VarStore) -> i64 {
+        vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    /// Trainable parameters of a k4s2p1 block: the conv (no bias) and the BN affine pair.
+    fn conv_block(cin: i64, cout: i64) -> i64 {
+        cin * cout * 16 + 2 * cout
+    }
+
+    fn linear(fan_in: i64, fan_out: i64) -> i64 {
+        fan_in * fan_out + fan_out
+    }
+
+    fn residual_block(cin: i64, h: i64) -> i64 {
+        cin * h + 2 * h + linear(h, h) + cin * h + 2 * h
+    }
+
+    fn encoder_params(c: i64, flat: i64) -> i64 {
+        conv_block(c, 64) + conv_block(64, 128) + conv_block(128, 256)
+            + linear(flat, 1024) + 2 * 1024 + linear(1024, 64)
+    }
+
+    #[test]
+    fn encoder_shapes_and_parameter_counts() {
+        for (shape, maps, flat) in [
+            ([1, 28, 28], [[64, 14, 14], [128, 7, 7], [256, 3, 3]], 2304),
+            ([3, 32, 32], [[64, 16, 16], [128, 8, 8], [256, 4, 4]], 4096),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let root = vs.root();
+            let encoder = Encoder::new(&root, shape);
+            let x = Tensor::rand([5, shape[0], shape[1], shape[2]], (Kind::Float, Device::Cpu));
+            let h1 = blocks::ConvBlock::new(&(&root / "probe1"), shape[0], 64).forward_t(&x, false);
+            assert_eq!(h1.size(), [5, maps[0][0], maps[0][1], maps[0][2]]);
+            assert_eq!(encoder.forward_t(&x, true).size(), [5, 64]);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _ = Encoder::new(&vs.root(), shape);
+            assert_eq!(count(&vs), encoder_params(shape[0], flat));
+            assert_eq!(maps[2][0] * maps[2][1] * maps[2][2], flat);
+            assert_eq!(encoder::conv_block_output(maps[0][1]), maps[1][1]);
+            assert_eq!(encoder::conv_block_output(maps[1][1]), maps[2][1]);
+        }
+    }
+
+    #[test]
+    fn critic_scores_every_pair_at_every_location() {
+        for (shape, positions) in [([1, 28, 28], 49), ([3, 32, 32], 64)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let critic = Critic::new(&vs.root(), shape[0], 32);
+            assert_eq!(
+                count(&vs),
+                conv_block(shape[0], 64) + conv_block(64, 128) + residual_block(128, 32)
+                    + residual_block(64, 32)
+            );
+            let x = Tensor::rand([6, shape[0], shape[1], shape[2]], (Kind::Float, Device::Cpu));
+            let z = Tensor::randn([6, 64], (Kind::Float, Device::Cpu));
+            let image = critic.image_features(&x, false);
+            let rep = critic.representation_features(&z, false);
+            assert_eq!(image.size(), [6, 32, positions]);
+            let u = critic.scores(&x, &z, false);
+            assert_eq!(u.size(), [6, 6, positions]);
+            // u[i, j, p] is the dot product of z_i's and x_j's features at p.
+            let direct = (rep.get(4) * image.get(1).select(1, 7)).sum(Kind::Float);
+            assert!((u.double_value(&[4, 1, 7]) - direct.double_value(&[])).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn shortcut_starts_near_identity() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = Critic::new(&vs.root(), 1, 128);
+        let w = vs.variables()["representation.shortcut.weight"].view([128, 64]);
+        assert_eq!(w.diagonal(0, 0, 1).min().double_value(&[]), 1.0);
+        assert!(w.narrow(0, 64, 64).abs().max().double_value(&[]) <= 0.01);
+    }
+
+    #[test]
+    fn heads_and_baseline() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let z = Tensor::randn([4, 64], (Kind::Float, Device::Cpu));
+        let linear_head = Head::new(&(vs.root() / "l"), HeadKind::Linear, 10);
+        assert_eq!(linear_head.forward_t(&z, false).size(), [4, 10]);
+        assert_eq!(count(&vs), linear(64, 10));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mlp = Head::new(&vs.root(), HeadKind::Mlp, 10);
+        assert_eq!(mlp.forward_t(&z, true).size(), [4, 10]);
+        assert_eq!(count(&vs), linear(64, 200) + 2 * 200 + linear(200, 10));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let spec = ModelSpec::BaselineH { image_shape: [1, 28, 28], num_classes: 10 };
+        let model = spec.build_classifier(&vs.root());
+        let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+        assert_eq!(model.forward_t(&x, false).size(), [3, 10]);
+        assert_eq!(
+            count(&vs),
+            encoder_params(1, 2304) + linear(64, 200) + 2 * 200 + linear(200, 10)
+        );
+        assert!(vs.variables().contains_key("encoder.conv1.bn.running_var"));
+        assert!(vs.variables().contains_key("head.fc2.bias"));
+    }
+}
