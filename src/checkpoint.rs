@@ -60,7 +60,12 @@ fn dtype(kind: Kind) -> Result<Dtype> {
         Kind::Int => Dtype::I32,
         Kind::Uint8 => Dtype::U8,
         Kind::Bool => Dtype::BOOL,
-        other => return Err(Error::invalid("checkpoint", format!("cannot store {other:?} tensors"))),
+        other => {
+            return Err(Error::invalid(
+                "checkpoint",
+                format!("cannot store {other:?} tensors"),
+            ))
+        }
     })
 }
 
@@ -110,18 +115,25 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], info: &CheckpointInfo) ->
 
 /// Reads every tensor of a checkpoint and its description.
 pub fn read(path: &Path) -> Result<(CheckpointInfo, BTreeMap<String, Tensor>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::checkpoint(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::checkpoint(path, format!("cannot read: {e}")))?;
     let corrupt = |e: safetensors::SafeTensorError| {
         Error::checkpoint(path, format!("not a valid safetensors file: {e}"))
     };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
-    let embedded = header.metadata().as_ref().and_then(|m| m.get(METADATA_KEY).cloned());
+    let embedded = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY).cloned());
     let info_json = match embedded {
         Some(json) => json,
         None => {
             let sidecar = sidecar_path(path);
             std::fs::read_to_string(&sidecar).map_err(|e| {
-                Error::checkpoint(path, format!("no wcmi metadata and no sidecar {}: {e}", sidecar.display()))
+                Error::checkpoint(
+                    path,
+                    format!("no wcmi metadata and no sidecar {}: {e}", sidecar.display()),
+                )
             })?
         }
     };
@@ -131,7 +143,10 @@ pub fn read(path: &Path) -> Result<(CheckpointInfo, BTreeMap<String, Tensor>)> {
     let mut out = BTreeMap::new();
     for (name, view) in tensors.tensors() {
         let kind = kind(view.dtype()).ok_or_else(|| {
-            Error::checkpoint(path, format!("tensor {name} has unsupported dtype {:?}", view.dtype()))
+            Error::checkpoint(
+                path,
+                format!("tensor {name} has unsupported dtype {:?}", view.dtype()),
+            )
         })?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         out.insert(name, Tensor::f_from_data_size(view.data(), &shape, kind)?);
@@ -148,7 +163,12 @@ pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
 
 /// Copies `tensors[prefix + name]` into every variable of `vs`, after checking that the names
 /// and shapes match exactly; any mismatch is reported in full, and nothing is copied.
-pub fn load_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, prefix: &str, path: &Path) -> Result<()> {
+pub fn load_into(
+    vs: &VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<()> {
     let vars = named_variables(vs);
     let mut problems = Vec::new();
     for (name, var) in &vars {
@@ -162,7 +182,8 @@ pub fn load_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, prefix: &str
             Some(_) => {}
         }
     }
-    let expected: std::collections::HashSet<String> = vars.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
+    let expected: std::collections::HashSet<String> =
+        vars.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
     problems.extend(
         tensors
             .keys()
@@ -178,7 +199,10 @@ pub fn load_into(vs: &VarStore, tensors: &BTreeMap<String, Tensor>, prefix: &str
         };
         return Err(Error::checkpoint(
             path,
-            format!("does not fit the model: {}{more}", problems[..shown].join("; ")),
+            format!(
+                "does not fit the model: {}{more}",
+                problems[..shown].join("; ")
+            ),
         ));
     }
     tch::no_grad(|| {
@@ -218,7 +242,14 @@ mod tests {
     use tch::nn;
 
     fn info() -> CheckpointInfo {
-        CheckpointInfo::new(ModelSpec::BaselineH { image_shape: [1, 28, 28], num_classes: 10 }, Some(DatasetName::Mnist), 3)
+        CheckpointInfo::new(
+            ModelSpec::BaselineH {
+                image_shape: [1, 28, 28],
+                num_classes: 10,
+            },
+            Some(DatasetName::Mnist),
+            3,
+        )
     }
 
     #[test]
@@ -254,12 +285,23 @@ mod tests {
         let (_, tensors) = read(&path).unwrap();
         let mnist = nn::VarStore::new(Device::Cpu);
         let _ = Encoder::new(&mnist.root(), [1, 28, 28]);
-        let e = load_into(&mnist, &tensors, "", &path).unwrap_err().to_string();
-        assert!(e.contains("c.safetensors") && e.contains("fc1.weight has shape [1024, 4096] in the file but [1024, 2304]"), "{e}");
+        let e = load_into(&mnist, &tensors, "", &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.safetensors")
+                && e.contains("fc1.weight has shape [1024, 4096] in the file but [1024, 2304]"),
+            "{e}"
+        );
         let head = nn::VarStore::new(Device::Cpu);
         let _ = Head::new(&head.root(), HeadKind::Linear, 10);
-        let e = load_into(&head, &tensors, "", &path).unwrap_err().to_string();
-        assert!(e.contains("missing tensor fc.weight") && e.contains("unexpected tensor"), "{e}");
+        let e = load_into(&head, &tensors, "", &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing tensor fc.weight") && e.contains("unexpected tensor"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -268,8 +310,14 @@ mod tests {
         let path = dir.path().join("bad.safetensors");
         std::fs::write(&path, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
         let e = read(&path).err().unwrap().to_string();
-        assert!(e.contains("bad.safetensors") && e.contains("not a valid safetensors"), "{e}");
-        let e = read(&dir.path().join("none.safetensors")).err().unwrap().to_string();
+        assert!(
+            e.contains("bad.safetensors") && e.contains("not a valid safetensors"),
+            "{e}"
+        );
+        let e = read(&dir.path().join("none.safetensors"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("cannot read"), "{e}");
     }
 }

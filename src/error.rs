@@ -65,6 +65,9 @@ pub fn ensure_positive<T: PartialOrd + Default + std::fmt::Display>(
     if value > T::default() {
         Ok(())
     } else {
-        Err(Error::invalid(flag, format!("must be positive, got {value}")))
+        Err(Error::invalid(
+            flag,
+            format!("must be positive, got {value}"),
+        ))
     }
 }

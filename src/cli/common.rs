@@ -1,9 +1,9 @@
 //! Options shared by every subcommand, and helpers they all use.
+use crate::data::{dir, Dataset, DatasetName};
 use anyhow::Context;
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 use tch::Device;
-use crate::data::{dir, Dataset, DatasetName};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DeviceChoice {
@@ -19,7 +19,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     /// CPU threads for libtorch (default: libtorch's choice, one per core).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = positive, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Seed of every random choice (initialisation, shuffling, augmentation, dropout).
     #[arg(long, global = true, default_value_t = 0)]
@@ -33,7 +33,6 @@ impl GlobalArgs {
     /// Applies the thread setting and resolves the device.
     pub fn apply(&self) -> anyhow::Result<Device> {
         if let Some(threads) = self.threads {
-            anyhow::ensure!(threads > 0, "--threads: must be positive, got 0");
             tch::set_num_threads(threads as i32);
         }
         Ok(match self.device {
@@ -61,4 +60,14 @@ impl GlobalArgs {
 /// The default output folder of a run: `runs/<what>-<dataset>-seed<seed>`.
 pub fn default_out(what: &str, dataset: DatasetName, seed: u64) -> PathBuf {
     Path::new("runs").join(format!("{what}-{dataset}-seed{seed}"))
+}
+
+/// Parses a strictly positive count (epochs, batch size), rejecting 0 and negative numbers with
+/// a message instead of clap's "unexpected argument".
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<i64>() {
+        Ok(v) if v > 0 => Ok(v as usize),
+        Ok(v) => Err(format!("must be positive, got {v}")),
+        Err(_) => Err(format!("expected a positive integer, got '{s}'")),
+    }
 }

@@ -28,7 +28,12 @@ pub fn run(command: DataCommand, global: &GlobalArgs) -> anyhow::Result<()> {
         DataCommand::Info { name } => {
             let data = global.load_dataset(name, Device::Cpu)?;
             let classes = name.num_classes();
-            let fmt = |v: Vec<f64>| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
+            let fmt = |v: Vec<f64>| {
+                v.iter()
+                    .map(|x| format!("{x:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let rows: Vec<Vec<String>> = [("train", &data.train), ("test", &data.test)]
                 .into_iter()
                 .map(|(split, set)| {
@@ -45,7 +50,20 @@ pub fn run(command: DataCommand, global: &GlobalArgs) -> anyhow::Result<()> {
                 })
                 .collect();
             println!("{name}");
-            print!("{}", table::markdown(&["split", "images", "shape", "pixel mean", "pixel std", "class counts"], &rows));
+            print!(
+                "{}",
+                table::markdown(
+                    &[
+                        "split",
+                        "images",
+                        "shape",
+                        "pixel mean",
+                        "pixel std",
+                        "class counts"
+                    ],
+                    &rows
+                )
+            );
         }
     }
     Ok(())

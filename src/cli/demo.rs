@@ -1,6 +1,6 @@
 //! `wcmi demo`: the README's main command. A short supervised run on an MNIST subset (or on
 //! synthetic class-template images when no data directory is found) ending with a table.
-use super::common::GlobalArgs;
+use super::common::{positive, GlobalArgs};
 use crate::checkpoint;
 use crate::data::{dir, synthetic, Dataset, DatasetName};
 use crate::eval::accuracy::accuracy;
@@ -16,9 +16,9 @@ pub struct Args {
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
     /// Training images used.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = positive)]
     pub train_limit: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = positive, allow_negative_numbers = true)]
     pub epochs: usize,
 }
 
@@ -55,7 +55,13 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         format!("{:.2}", 100.0 * outcome.best_val_accuracy),
         format!("{:.2}", 100.0 * test),
     ]];
-    print!("{}", table::markdown(&["model", "data", "validation acc. %", "test acc. %"], &rows));
+    print!(
+        "{}",
+        table::markdown(
+            &["model", "data", "validation acc. %", "test acc. %"],
+            &rows
+        )
+    );
     println!(
         "checkpoint: {}\nfinished in {:.0} s",
         outcome.checkpoint.display(),

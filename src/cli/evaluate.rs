@@ -1,5 +1,5 @@
 //! `wcmi evaluate --checkpoint C --dataset D`: test accuracy, printed and written as JSON.
-use super::common::GlobalArgs;
+use super::common::{positive, GlobalArgs};
 use crate::atomic::write_json_atomic;
 use crate::checkpoint;
 use crate::data::DatasetName;
@@ -20,7 +20,7 @@ pub struct Args {
     /// Where to write the JSON result (default: beside the checkpoint, eval-<dataset>.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: usize,
 }
 
@@ -34,10 +34,12 @@ struct EvaluationResult {
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    anyhow::ensure!(args.batch_size > 0, "--batch-size: must be positive, got 0");
     let loaded = checkpoint::load_classifier(&args.checkpoint, device)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
-        format!("--dataset: the checkpoint {} names no dataset; pass one", args.checkpoint.display())
+        format!(
+            "--dataset: the checkpoint {} names no dataset; pass one",
+            args.checkpoint.display()
+        )
     })?;
     let expected = loaded.info.model.image_shape();
     anyhow::ensure!(
@@ -55,7 +57,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         test_images: data.test.len(),
         natural_accuracy: accuracy(loaded.model.as_ref(), &data.test, None, args.batch_size),
     };
-    let out = args.out.unwrap_or_else(|| args.checkpoint.with_file_name(format!("eval-{dataset}.json")));
+    let out = args.out.unwrap_or_else(|| {
+        args.checkpoint
+            .with_file_name(format!("eval-{dataset}.json"))
+    });
     write_json_atomic(&out, &result)?;
     println!(
         "{} on {dataset} test ({} images): natural accuracy {:.2}%\nwritten: {}",

@@ -8,7 +8,11 @@ pub mod train_supervised;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "wcmi", version, about = "Adversarially robust representations by worst-case mutual information maximisation")]
+#[command(
+    name = "wcmi",
+    version,
+    about = "Adversarially robust representations by worst-case mutual information maximisation"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: common::GlobalArgs,

@@ -1,9 +1,9 @@
 //! `wcmi train-supervised`: Baseline-H trained on labels (SPEC §3, §5).
-use super::common::{default_out, GlobalArgs};
+use super::common::{default_out, positive, GlobalArgs};
+use crate::checkpoint;
 use crate::data::DatasetName;
 use crate::eval::accuracy::accuracy;
 use crate::train::supervised::{self, SupervisedConfig};
-use crate::checkpoint;
 use std::path::PathBuf;
 use tch::Device;
 
@@ -13,9 +13,9 @@ pub struct Args {
     #[arg(long)]
     pub dataset: DatasetName,
     /// Training epochs (the paper: 300).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = positive, allow_negative_numbers = true)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-4)]
@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
     /// Use only the first N training images.
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub train_limit: Option<usize>,
     /// Output folder (default: runs/supervised-<dataset>-seed<seed>).
     #[arg(long)]
@@ -46,7 +46,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     };
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;
-    let out = args.out.unwrap_or_else(|| default_out("supervised", args.dataset, global.seed));
+    let out = args
+        .out
+        .unwrap_or_else(|| default_out("supervised", args.dataset, global.seed));
     let outcome = supervised::train(&data, &config, &out, args.resume, device)?;
     let loaded = checkpoint::load_classifier(&outcome.checkpoint, device)?;
     let test = accuracy(loaded.model.as_ref(), &data.test, None, 512);

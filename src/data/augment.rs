@@ -41,7 +41,10 @@ mod tests {
         for i in 0..16 {
             let values = x.get(i).flatten(0, -1);
             let out = y.get(i).flatten(0, -1);
-            let found = out.unsqueeze(1).eq_tensor(&values.unsqueeze(0)).any_dim(1, false);
+            let found = out
+                .unsqueeze(1)
+                .eq_tensor(&values.unsqueeze(0))
+                .any_dim(1, false);
             let zero = out.eq(0.0);
             assert!(bool::try_from(found.logical_or(&zero).all()).unwrap());
         }

@@ -27,7 +27,10 @@ mod tests {
     use super::*;
 
     fn as_vecs(batches: &[Tensor]) -> Vec<Vec<i64>> {
-        batches.iter().map(|b| Vec::<i64>::try_from(b).unwrap()).collect()
+        batches
+            .iter()
+            .map(|b| Vec::<i64>::try_from(b).unwrap())
+            .collect()
     }
 
     #[test]

@@ -91,7 +91,9 @@ impl FromStr for DatasetName {
         DatasetName::ALL
             .into_iter()
             .find(|d| d.as_str() == wanted || (wanted == "cifar-10" && *d == DatasetName::Cifar10))
-            .ok_or_else(|| format!("unknown dataset '{s}' (expected mnist, fashion-mnist or cifar10)"))
+            .ok_or_else(|| {
+                format!("unknown dataset '{s}' (expected mnist, fashion-mnist or cifar10)")
+            })
     }
 }
 
@@ -104,7 +106,10 @@ mod tests {
         for d in DatasetName::ALL {
             assert_eq!(d.as_str().parse::<DatasetName>().unwrap(), d);
         }
-        assert_eq!("CIFAR-10".parse::<DatasetName>().unwrap(), DatasetName::Cifar10);
+        assert_eq!(
+            "CIFAR-10".parse::<DatasetName>().unwrap(),
+            DatasetName::Cifar10
+        );
         let err = "svhm".parse::<DatasetName>().unwrap_err();
         assert!(err.contains("unknown dataset 'svhm'"), "{err}");
     }

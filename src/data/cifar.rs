@@ -75,7 +75,8 @@ pub fn read_binary(files: &[PathBuf]) -> Result<LabelledImages> {
     let mut labels = Vec::new();
     let mut pixels = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
         if bytes.is_empty() || bytes.len() % RECORD != 0 {
             return Err(Error::data(
                 path,
@@ -108,7 +109,10 @@ fn decode_jpeg(name: &str, tarball: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     if hwc.len() != PIXELS {
         return Err(Error::data(
             tarball,
-            format!("{name}: expected a 32×32 RGB image, got {} bytes", hwc.len()),
+            format!(
+                "{name}: expected a 32×32 RGB image, got {} bytes",
+                hwc.len()
+            ),
         ));
     }
     let mut chw = vec![0u8; PIXELS];
@@ -122,8 +126,10 @@ fn decode_jpeg(name: &str, tarball: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
 
 /// Reads `train/<class>/*.jpg` and `test/<class>/*.jpg` from the tarball.
 pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImages)> {
-    let file = std::fs::File::open(tarball).map_err(|e| Error::data(tarball, format!("cannot open: {e}")))?;
-    let corrupt = |e: std::io::Error| Error::data(tarball, format!("truncated or corrupt tarball: {e}"));
+    let file = std::fs::File::open(tarball)
+        .map_err(|e| Error::data(tarball, format!("cannot open: {e}")))?;
+    let corrupt =
+        |e: std::io::Error| Error::data(tarball, format!("truncated or corrupt tarball: {e}"));
     let mut archive = tar::Archive::new(GzDecoder::new(file));
     // (is_test, class, file name, pixels)
     let mut images: Vec<(bool, u8, String, Vec<u8>)> = Vec::new();
@@ -141,7 +147,10 @@ pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImag
             continue;
         }
         let Some(class) = CLASSES.iter().position(|c| c == class) else {
-            return Err(Error::data(tarball, format!("{}: unknown class folder '{class}'", path.display())));
+            return Err(Error::data(
+                tarball,
+                format!("{}: unknown class folder '{class}'", path.display()),
+            ));
         };
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry.read_to_end(&mut bytes).map_err(corrupt)?;
@@ -153,7 +162,10 @@ pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImag
         let chosen: Vec<_> = images.iter().filter(|i| i.0 == test).collect();
         if chosen.is_empty() {
             let which = if test { "test" } else { "train" };
-            return Err(Error::data(tarball, format!("holds no {which}/<class>/*.jpg images")));
+            return Err(Error::data(
+                tarball,
+                format!("holds no {which}/<class>/*.jpg images"),
+            ));
         }
         let labels: Vec<u8> = chosen.iter().map(|i| i.1).collect();
         let pixels: Vec<u8> = chosen.iter().flat_map(|i| i.3.iter().copied()).collect();
@@ -172,7 +184,11 @@ pub fn extract_binary_tarball(tarball: &[u8], target: &Path) -> Result<()> {
     let wanted = binary_files(target);
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
-        let name = entry.path().map_err(corrupt)?.file_name().map(|n| n.to_owned());
+        let name = entry
+            .path()
+            .map_err(corrupt)?
+            .file_name()
+            .map(|n| n.to_owned());
         if let Some(out) = wanted.iter().find(|w| w.file_name() == name.as_deref()) {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(corrupt)?;
@@ -205,6 +221,9 @@ mod tests {
         assert_eq!(set.images.int64_value(&[0, 0, 0, 0]), 3);
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
         let e = read_binary(&[path]).unwrap_err().to_string();
-        assert!(e.contains("b.bin") && e.contains("3073-byte records"), "{e}");
+        assert!(
+            e.contains("b.bin") && e.contains("3073-byte records"),
+            "{e}"
+        );
     }
 }

@@ -44,12 +44,14 @@ const MNIST: [IdxFile; 4] = [
 const FASHION_MNIST: [IdxFile; 4] = [
     IdxFile {
         name: "train-images-idx3-ubyte",
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+        url:
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
         sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     },
     IdxFile {
         name: "train-labels-idx1-ubyte",
-        url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
+        url:
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
         sha256: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     },
     IdxFile {
@@ -135,8 +137,9 @@ pub fn fetch(name: DatasetName, data_dir: &Path) -> Result<PathBuf> {
         DatasetName::Mnist | DatasetName::FashionMnist => {
             for file in idx_files(name) {
                 let target = folder.join(format!("{}.gz", file.name));
-                if target.is_file() && super::idx::read_maybe_gzipped(&target)
-                    .is_ok_and(|b| verify_pinned(&target, &b).is_ok())
+                if target.is_file()
+                    && super::idx::read_maybe_gzipped(&target)
+                        .is_ok_and(|b| verify_pinned(&target, &b).is_ok())
                 {
                     continue;
                 }
@@ -144,14 +147,19 @@ pub fn fetch(name: DatasetName, data_dir: &Path) -> Result<PathBuf> {
                 let mut raw = Vec::new();
                 flate2::read::GzDecoder::new(gz.as_slice())
                     .read_to_end(&mut raw)
-                    .map_err(|e| Error::data(&target, format!("downloaded file is corrupt: {e}")))?;
+                    .map_err(|e| {
+                        Error::data(&target, format!("downloaded file is corrupt: {e}"))
+                    })?;
                 verify_pinned(&target, &raw)?;
                 write_atomic(&target, &gz)?;
             }
         }
         DatasetName::Cifar10 => {
             let target = folder.join(super::cifar::BINARY_FOLDER);
-            if super::cifar::binary_files(&target).iter().all(|p| p.is_file()) {
+            if super::cifar::binary_files(&target)
+                .iter()
+                .all(|p| p.is_file())
+            {
                 return Ok(folder);
             }
             let tarball = download(CIFAR10_URL)?;
@@ -177,7 +185,10 @@ mod tests {
         let p = Path::new("/d/mnist/train-images-idx3-ubyte.gz");
         assert_eq!(pinned_sha256(p), Some(MNIST[0].sha256));
         let e = verify_pinned(p, b"not mnist").unwrap_err().to_string();
-        assert!(e.contains("SHA-256 mismatch") && e.contains(MNIST[0].sha256), "{e}");
+        assert!(
+            e.contains("SHA-256 mismatch") && e.contains(MNIST[0].sha256),
+            "{e}"
+        );
         assert!(verify_pinned(Path::new("/d/mine/train-images-idx3-ubyte"), b"x").is_ok());
         assert_eq!(
             hex_sha256(b"abc"),

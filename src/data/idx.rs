@@ -35,7 +35,10 @@ pub fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<IdxArray> {
     if bytes.len() < 4 {
         return Err(Error::data(
             path,
-            format!("truncated: {} bytes is shorter than the IDX header", bytes.len()),
+            format!(
+                "truncated: {} bytes is shorter than the IDX header",
+                bytes.len()
+            ),
         ));
     }
     let expected_magic = 0x0800 + ndims as u32;
@@ -68,7 +71,10 @@ pub fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<IdxArray> {
     if got > expected {
         return Err(Error::data(
             path,
-            format!("{} unexpected bytes after the {dims:?} array", got - expected),
+            format!(
+                "{} unexpected bytes after the {dims:?} array",
+                got - expected
+            ),
         ));
     }
     Ok(IdxArray {
@@ -132,7 +138,9 @@ mod tests {
     use super::*;
 
     fn err(bytes: &[u8], ndims: usize) -> String {
-        parse(Path::new("x.idx"), bytes, ndims).unwrap_err().to_string()
+        parse(Path::new("x.idx"), bytes, ndims)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -169,9 +177,17 @@ mod tests {
         let gz = enc.finish().unwrap();
         std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
         let e = read_maybe_gzipped(&path).unwrap_err().to_string();
-        assert!(e.contains("a.gz") && e.contains("truncated or corrupt gzip"), "{e}");
+        assert!(
+            e.contains("a.gz") && e.contains("truncated or corrupt gzip"),
+            "{e}"
+        );
         std::fs::write(&path, &gz).unwrap();
-        assert_eq!(parse(&path, &read_maybe_gzipped(&path).unwrap(), 1).unwrap().data, vec![7; 1000]);
+        assert_eq!(
+            parse(&path, &read_maybe_gzipped(&path).unwrap(), 1)
+                .unwrap()
+                .data,
+            vec![7; 1000]
+        );
     }
 
     #[test]
@@ -182,13 +198,28 @@ mod tests {
             encode(&[3, 2, 2], &[0; 12]),
         )
         .unwrap();
-        std::fs::write(dir.path().join("train-labels-idx1-ubyte"), encode(&[2], &[0, 1])).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            encode(&[2], &[0, 1]),
+        )
+        .unwrap();
         let e = load_split(dir.path(), "train").unwrap_err().to_string();
-        assert!(e.contains("2 labels but") && e.contains("holds 3 images"), "{e}");
-        std::fs::write(dir.path().join("train-labels-idx1-ubyte"), encode(&[3], &[0, 1, 11])).unwrap();
+        assert!(
+            e.contains("2 labels but") && e.contains("holds 3 images"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            encode(&[3], &[0, 1, 11]),
+        )
+        .unwrap();
         let e = load_split(dir.path(), "train").unwrap_err().to_string();
         assert!(e.contains("label 11 at index 2"), "{e}");
-        std::fs::write(dir.path().join("train-labels-idx1-ubyte"), encode(&[3], &[0, 1, 9])).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            encode(&[3], &[0, 1, 9]),
+        )
+        .unwrap();
         let split = load_split(dir.path(), "train").unwrap();
         assert_eq!(split.len(), 3);
         assert_eq!(split.image_shape(), [1, 2, 2]);

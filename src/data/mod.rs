@@ -100,9 +100,10 @@ impl Dataset {
             ));
         }
         let (train, test) = match name {
-            DatasetName::Mnist | DatasetName::FashionMnist => {
-                (idx::load_split(&folder, "train")?, idx::load_split(&folder, "t10k")?)
-            }
+            DatasetName::Mnist | DatasetName::FashionMnist => (
+                idx::load_split(&folder, "train")?,
+                idx::load_split(&folder, "t10k")?,
+            ),
             DatasetName::Cifar10 => cifar::load(&folder)?,
         };
         Ok(Self { name, train, test })

@@ -48,7 +48,10 @@ mod tests {
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         assert_eq!(s, train_validation(1000, 0.1, 3).unwrap());
         assert_ne!(s, train_validation(1000, 0.1, 4).unwrap());
-        assert!(train_validation(10, 1.0, 0).unwrap_err().to_string().contains("--val-fraction"));
+        assert!(train_validation(10, 1.0, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("--val-fraction"));
         assert!(train_validation(10, -0.1, 0).is_err());
     }
 }

@@ -7,7 +7,9 @@ use rand_distr::StandardNormal;
 use tch::{Kind, Tensor};
 
 fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect()
+    (0..n)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect()
 }
 
 /// The binary Gaussian mixture of Theorem 3.2: y uniform on {−1, +1}, x ~ N(yθ, diag(σ²)).
@@ -70,10 +72,18 @@ impl CorrelatedGaussians {
 
 /// Small labelled images for tests and the data-free demo: each class is a fixed random template
 /// in [0, 1], and each image is its class template plus Gaussian noise, quantised to bytes.
-pub fn class_templates(n: usize, shape: [i64; 3], classes: i64, noise: f64, seed: u64) -> LabelledImages {
+pub fn class_templates(
+    n: usize,
+    shape: [i64; 3],
+    classes: i64,
+    noise: f64,
+    seed: u64,
+) -> LabelledImages {
     let mut rng = seed::rng(seed, Stream::Synthetic, 2);
     let pixels = (shape[0] * shape[1] * shape[2]) as usize;
-    let templates: Vec<f64> = (0..classes as usize * pixels).map(|_| rng.random::<f64>()).collect();
+    let templates: Vec<f64> = (0..classes as usize * pixels)
+        .map(|_| rng.random::<f64>())
+        .collect();
     let labels: Vec<i64> = (0..n).map(|_| rng.random_range(0..classes)).collect();
     let bytes: Vec<u8> = labels
         .iter()
@@ -106,7 +116,10 @@ mod tests {
 
     #[test]
     fn mixture_means_are_plus_minus_theta() {
-        let m = GaussianMixture { theta: vec![1.0, -2.0], sigma: vec![0.5, 1.0] };
+        let m = GaussianMixture {
+            theta: vec![1.0, -2.0],
+            sigma: vec![0.5, 1.0],
+        };
         let (x, c) = m.sample(20000, 1);
         let sign = c.to_kind(Kind::Float) * 2.0 - 1.0;
         let mean = (x * sign.unsqueeze(1)).mean_dim(0, false, Kind::Float);

@@ -5,11 +5,20 @@ use tch::{Kind, Tensor};
 
 /// Number of correct predictions in a batch of logits.
 pub fn correct(logits: &Tensor, labels: &Tensor) -> i64 {
-    logits.argmax(-1, false).eq_tensor(labels).sum(Kind::Int64).int64_value(&[])
+    logits
+        .argmax(-1, false)
+        .eq_tensor(labels)
+        .sum(Kind::Int64)
+        .int64_value(&[])
 }
 
 /// Accuracy in [0, 1] on `indices` of `data` (all of it when `None`).
-pub fn accuracy(model: &dyn ModuleT, data: &LabelledImages, indices: Option<&[i64]>, batch_size: usize) -> f64 {
+pub fn accuracy(
+    model: &dyn ModuleT,
+    data: &LabelledImages,
+    indices: Option<&[i64]>,
+    batch_size: usize,
+) -> f64 {
     let all: Vec<i64>;
     let indices = match indices {
         Some(i) => i,

@@ -22,6 +22,7 @@ impl BaselineH {
 impl ModuleT for BaselineH {
     /// Pixels `[N, C, H, W]` → logits.
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        self.head.forward_t(&self.encoder.forward_t(x, train), train)
+        self.head
+            .forward_t(&self.encoder.forward_t(x, train), train)
     }
 }

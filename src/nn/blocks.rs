@@ -1,4 +1,5 @@
 //! Building blocks shared by the encoder and the critic (SPEC §3).
+use super::init;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -12,15 +13,9 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     pub fn new(vs: &nn::Path, in_channels: i64, out_channels: i64) -> Self {
-        let config = nn::ConvConfig {
-            stride: 2,
-            padding: 1,
-            bias: false,
-            ..Default::default()
-        };
         Self {
-            conv: nn::conv2d(vs / "conv", in_channels, out_channels, 4, config),
-            bn: nn::batch_norm2d(vs / "bn", out_channels, Default::default()),
+            conv: init::conv2d(vs / "conv", in_channels, out_channels, 4, 2, 1, false),
+            bn: init::batch_norm2d(vs / "bn", out_channels),
         }
     }
 }
@@ -45,23 +40,23 @@ pub struct ResidualBlock1x1 {
 
 impl ResidualBlock1x1 {
     pub fn new(vs: &nn::Path, in_channels: i64, width: i64) -> Self {
-        let no_bias = nn::ConvConfig {
-            bias: false,
-            ..Default::default()
-        };
-        let mut shortcut = nn::conv2d(vs / "shortcut", in_channels, width, 1, no_bias);
+        let mut shortcut = init::conv2d(vs / "shortcut", in_channels, width, 1, 1, 0, false);
         if width >= in_channels {
             tch::no_grad(|| {
-                let eye = Tensor::eye_m(width, in_channels, (tch::Kind::Bool, vs.device()))
-                    .view([width, in_channels, 1, 1]);
+                let eye = Tensor::eye_m(width, in_channels, (tch::Kind::Bool, vs.device())).view([
+                    width,
+                    in_channels,
+                    1,
+                    1,
+                ]);
                 let init = shortcut.ws.uniform(-0.01, 0.01).masked_fill(&eye, 1.0);
                 shortcut.ws.copy_(&init);
             });
         }
         Self {
-            nonlinear1: nn::conv2d(vs / "nonlinear1", in_channels, width, 1, no_bias),
-            bn: nn::batch_norm2d(vs / "bn", width, Default::default()),
-            nonlinear2: nn::conv2d(vs / "nonlinear2", width, width, 1, Default::default()),
+            nonlinear1: init::conv2d(vs / "nonlinear1", in_channels, width, 1, 1, 0, false),
+            bn: init::batch_norm2d(vs / "bn", width),
+            nonlinear2: init::conv2d(vs / "nonlinear2", width, width, 1, 1, 0, true),
             shortcut,
             layer_norm: nn::layer_norm(vs / "layer_norm", vec![width], Default::default()),
         }

@@ -2,6 +2,7 @@
 //! Linear → 1024 → BN → ReLU, Linear → 64. The 64-d output, without activation, is the
 //! representation z = g(x).
 use super::blocks::ConvBlock;
+use super::init;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -27,14 +28,16 @@ impl Encoder {
     /// `image_shape` is `[C, H, W]`: 1×28×28 (MNIST-like) or 3×32×32 (CIFAR-10).
     pub fn new(vs: &nn::Path, image_shape: [i64; 3]) -> Self {
         let [c, h, w] = image_shape;
-        let (h3, w3) = (0..3).fold((h, w), |(h, w), _| (conv_block_output(h), conv_block_output(w)));
+        let (h3, w3) = (0..3).fold((h, w), |(h, w), _| {
+            (conv_block_output(h), conv_block_output(w))
+        });
         Self {
             conv1: ConvBlock::new(&(vs / "conv1"), c, 64),
             conv2: ConvBlock::new(&(vs / "conv2"), 64, 128),
             conv3: ConvBlock::new(&(vs / "conv3"), 128, 256),
-            fc1: nn::linear(vs / "fc1", 256 * h3 * w3, HIDDEN, Default::default()),
-            fc1_bn: nn::batch_norm1d(vs / "fc1_bn", HIDDEN, Default::default()),
-            fc2: nn::linear(vs / "fc2", HIDDEN, REPRESENTATION_DIM, Default::default()),
+            fc1: init::linear(vs / "fc1", 256 * h3 * w3, HIDDEN),
+            fc1_bn: init::batch_norm1d(vs / "fc1_bn", HIDDEN),
+            fc2: init::linear(vs / "fc2", HIDDEN, REPRESENTATION_DIM),
         }
     }
 }

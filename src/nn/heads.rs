@@ -1,5 +1,6 @@
 //! Downstream heads on the 64-d representation (SPEC §3).
 use super::encoder::REPRESENTATION_DIM;
+use super::init;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -32,12 +33,12 @@ impl Head {
         let d = REPRESENTATION_DIM;
         match kind {
             HeadKind::Linear => Head::Linear {
-                fc: nn::linear(vs / "fc", d, num_classes, Default::default()),
+                fc: init::linear(vs / "fc", d, num_classes),
             },
             HeadKind::Mlp => Head::Mlp {
-                fc1: nn::linear(vs / "fc1", d, MLP_HIDDEN, Default::default()),
-                bn: nn::batch_norm1d(vs / "bn", MLP_HIDDEN, Default::default()),
-                fc2: nn::linear(vs / "fc2", MLP_HIDDEN, num_classes, Default::default()),
+                fc1: init::linear(vs / "fc1", d, MLP_HIDDEN),
+                bn: init::batch_norm1d(vs / "bn", MLP_HIDDEN),
+                fc2: init::linear(vs / "fc2", MLP_HIDDEN, num_classes),
             },
         }
     }

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod critic;
 pub mod encoder;
 pub mod heads;
+pub mod init;
 
 pub use baseline::BaselineH;
 pub use critic::Critic;
@@ -55,7 +56,10 @@ mod tests {
     use tch::{Device, Kind, Tensor};
 
     fn count(vs: &nn::VarStore) -> i64 {
-        vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+        vs.trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
     }
 
     /// Trainable parameters of a k4s2p1 block: the conv (no bias) and the BN affine pair.
@@ -72,8 +76,12 @@ mod tests {
     }
 
     fn encoder_params(c: i64, flat: i64) -> i64 {
-        conv_block(c, 64) + conv_block(64, 128) + conv_block(128, 256)
-            + linear(flat, 1024) + 2 * 1024 + linear(1024, 64)
+        conv_block(c, 64)
+            + conv_block(64, 128)
+            + conv_block(128, 256)
+            + linear(flat, 1024)
+            + 2 * 1024
+            + linear(1024, 64)
     }
 
     #[test]
@@ -85,7 +93,10 @@ mod tests {
             let vs = nn::VarStore::new(Device::Cpu);
             let root = vs.root();
             let encoder = Encoder::new(&root, shape);
-            let x = Tensor::rand([5, shape[0], shape[1], shape[2]], (Kind::Float, Device::Cpu));
+            let x = Tensor::rand(
+                [5, shape[0], shape[1], shape[2]],
+                (Kind::Float, Device::Cpu),
+            );
             let h1 = blocks::ConvBlock::new(&(&root / "probe1"), shape[0], 64).forward_t(&x, false);
             assert_eq!(h1.size(), [5, maps[0][0], maps[0][1], maps[0][2]]);
             assert_eq!(encoder.forward_t(&x, true).size(), [5, 64]);
@@ -105,10 +116,15 @@ mod tests {
             let critic = Critic::new(&vs.root(), shape[0], 32);
             assert_eq!(
                 count(&vs),
-                conv_block(shape[0], 64) + conv_block(64, 128) + residual_block(128, 32)
+                conv_block(shape[0], 64)
+                    + conv_block(64, 128)
+                    + residual_block(128, 32)
                     + residual_block(64, 32)
             );
-            let x = Tensor::rand([6, shape[0], shape[1], shape[2]], (Kind::Float, Device::Cpu));
+            let x = Tensor::rand(
+                [6, shape[0], shape[1], shape[2]],
+                (Kind::Float, Device::Cpu),
+            );
             let z = Tensor::randn([6, 64], (Kind::Float, Device::Cpu));
             let image = critic.image_features(&x, false);
             let rep = critic.representation_features(&z, false);
@@ -142,7 +158,10 @@ mod tests {
         assert_eq!(mlp.forward_t(&z, true).size(), [4, 10]);
         assert_eq!(count(&vs), linear(64, 200) + 2 * 200 + linear(200, 10));
         let vs = nn::VarStore::new(Device::Cpu);
-        let spec = ModelSpec::BaselineH { image_shape: [1, 28, 28], num_classes: 10 };
+        let spec = ModelSpec::BaselineH {
+            image_shape: [1, 28, 28],
+            num_classes: 10,
+        };
         let model = spec.build_classifier(&vs.root());
         let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
         assert_eq!(model.forward_t(&x, false).size(), [3, 10]);

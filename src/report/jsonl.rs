@@ -45,6 +45,9 @@ mod tests {
             append(&path, &serde_json::json!({ "epoch": epoch })).unwrap();
         }
         truncate_after(&path, 2).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"epoch\":1}\n{\"epoch\":2}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"epoch\":1}\n{\"epoch\":2}\n"
+        );
     }
 }

@@ -44,7 +44,10 @@ impl Adam {
     /// Optimises every trainable variable of `vs`.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Result<Self> {
         if !(config.lr > 0.0 && config.lr.is_finite()) {
-            return Err(Error::invalid("--lr", format!("must be a positive number, got {}", config.lr)));
+            return Err(Error::invalid(
+                "--lr",
+                format!("must be a positive number, got {}", config.lr),
+            ));
         }
         let slots = named_variables(vs)
             .into_iter()
@@ -56,7 +59,11 @@ impl Adam {
                 param,
             })
             .collect();
-        Ok(Self { config, slots, steps: 0 })
+        Ok(Self {
+            config,
+            slots,
+            steps: 0,
+        })
     }
 
     pub fn zero_grad(&mut self) {
@@ -68,7 +75,12 @@ impl Adam {
     /// One update from the gradients currently stored on the parameters.
     pub fn step(&mut self) {
         self.steps += 1;
-        let AdamConfig { lr, beta1, beta2, eps } = self.config;
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = self.config;
         let bias1 = 1.0 - beta1.powi(self.steps as i32);
         let bias2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
         tch::no_grad(|| {
@@ -97,8 +109,14 @@ impl Adam {
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("steps".to_string(), Tensor::from(self.steps))];
         for slot in &self.slots {
-            out.push((format!("exp_avg.{}", slot.name), slot.exp_avg.shallow_clone()));
-            out.push((format!("exp_avg_sq.{}", slot.name), slot.exp_avg_sq.shallow_clone()));
+            out.push((
+                format!("exp_avg.{}", slot.name),
+                slot.exp_avg.shallow_clone(),
+            ));
+            out.push((
+                format!("exp_avg_sq.{}", slot.name),
+                slot.exp_avg_sq.shallow_clone(),
+            ));
         }
         out
     }
@@ -113,10 +131,16 @@ impl Adam {
         self.steps = get("steps")?.to_kind(Kind::Int64).int64_value(&[]);
         tch::no_grad(|| -> Result<()> {
             for slot in &mut self.slots {
-                for (kind, state) in [("exp_avg", &mut slot.exp_avg), ("exp_avg_sq", &mut slot.exp_avg_sq)] {
+                for (kind, state) in [
+                    ("exp_avg", &mut slot.exp_avg),
+                    ("exp_avg_sq", &mut slot.exp_avg_sq),
+                ] {
                     let saved = get(&format!("{kind}.{}", slot.name))?;
                     if saved.size() != state.size() {
-                        return Err(Error::invalid("--resume", format!("optimizer state {kind}.{} has the wrong shape", slot.name)));
+                        return Err(Error::invalid(
+                            "--resume",
+                            format!("optimizer state {kind}.{} has the wrong shape", slot.name),
+                        ));
                     }
                     state.copy_(&saved.to_device(state.device()));
                 }
@@ -135,7 +159,9 @@ mod tests {
     #[test]
     fn matches_the_adam_update_rule() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let w = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
+        let w = vs
+            .root()
+            .var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0]));
         let mut adam = Adam::new(&vs, AdamConfig::with_lr(0.1)).unwrap();
         let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-8, 0.1);
         let mut expected = [1.0f64, -2.0];

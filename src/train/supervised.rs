@@ -53,7 +53,10 @@ impl SupervisedConfig {
         ensure_positive("--epochs", self.epochs as i64)?;
         ensure_positive("--batch-size", self.batch_size as i64)?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid("--lr", format!("must be a positive number, got {}", self.lr)));
+            return Err(Error::invalid(
+                "--lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
         }
         if let Some(limit) = self.train_limit {
             ensure_positive("--train-limit", limit as i64)?;
@@ -103,7 +106,13 @@ pub struct Outcome {
 const MODEL_PREFIX: &str = "model.";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
 
-fn info(spec: &ModelSpec, data: &Dataset, config: &SupervisedConfig, epoch: usize, metrics: serde_json::Value) -> CheckpointInfo {
+fn info(
+    spec: &ModelSpec,
+    data: &Dataset,
+    config: &SupervisedConfig,
+    epoch: usize,
+    metrics: serde_json::Value,
+) -> CheckpointInfo {
     CheckpointInfo {
         epoch,
         config: serde_json::to_value(config).unwrap_or_default(),
@@ -114,10 +123,18 @@ fn info(spec: &ModelSpec, data: &Dataset, config: &SupervisedConfig, epoch: usiz
 
 /// Checks that a resumed run continues the same experiment: everything but the epoch count
 /// must match.
-fn check_resumable(path: &Path, saved: &CheckpointInfo, spec: &ModelSpec, config: &SupervisedConfig) -> Result<()> {
+fn check_resumable(
+    path: &Path,
+    saved: &CheckpointInfo,
+    spec: &ModelSpec,
+    config: &SupervisedConfig,
+) -> Result<()> {
     let saved_config: SupervisedConfig = serde_json::from_value(saved.config.clone())
         .map_err(|e| Error::checkpoint(path, format!("unreadable run configuration: {e}")))?;
-    let same = SupervisedConfig { epochs: config.epochs, ..saved_config.clone() };
+    let same = SupervisedConfig {
+        epochs: config.epochs,
+        ..saved_config.clone()
+    };
     if &saved.model != spec || &same != config {
         return Err(Error::checkpoint(
             path,
@@ -132,12 +149,23 @@ fn check_resumable(path: &Path, saved: &CheckpointInfo, spec: &ModelSpec, config
 
 /// Trains Baseline-H on `data`, writing checkpoints and the log under `out_dir`.
 /// With `resume`, continues from `out_dir/resume.safetensors` when it exists.
-pub fn train(data: &Dataset, config: &SupervisedConfig, out_dir: &Path, resume: bool, device: Device) -> Result<Outcome> {
+pub fn train(
+    data: &Dataset,
+    config: &SupervisedConfig,
+    out_dir: &Path,
+    resume: bool,
+    device: Device,
+) -> Result<Outcome> {
     config.validate()?;
     let files = RunFiles::new(out_dir);
-    let n_train = config.train_limit.map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
+    let n_train = config
+        .train_limit
+        .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
     let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
-    let spec = ModelSpec::BaselineH { image_shape: data.train.image_shape(), num_classes: data.name.num_classes() };
+    let spec = ModelSpec::BaselineH {
+        image_shape: data.train.image_shape(),
+        num_classes: data.name.num_classes(),
+    };
 
     seed::seed_torch(config.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
@@ -152,19 +180,33 @@ pub fn train(data: &Dataset, config: &SupervisedConfig, out_dir: &Path, resume: 
         adam.load_state(&tensors, OPTIMIZER_PREFIX)?;
         start = saved.epoch;
         best_epoch = saved.metrics["best_epoch"].as_u64().unwrap_or(0) as usize;
-        best_val = saved.metrics["best_val_accuracy"].as_f64().unwrap_or(f64::NEG_INFINITY);
+        best_val = saved.metrics["best_val_accuracy"]
+            .as_f64()
+            .unwrap_or(f64::NEG_INFINITY);
         jsonl::truncate_after(&files.log, start)?;
-        eprintln!("resuming from {} after epoch {start}", files.resume.display());
+        eprintln!(
+            "resuming from {} after epoch {start}",
+            files.resume.display()
+        );
     } else {
-        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(format!("cannot create {}", out_dir.display()), e))?;
+        std::fs::create_dir_all(out_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", out_dir.display()), e))?;
         let _ = std::fs::remove_file(&files.log);
     }
 
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
         let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
-        let batches = epoch_batches(&parts.train, config.batch_size, Some((config.seed, epoch as u64)), false);
-        let bar = progress::bar(batches.len(), format!("epoch {}/{}", epoch + 1, config.epochs));
+        let batches = epoch_batches(
+            &parts.train,
+            config.batch_size,
+            Some((config.seed, epoch as u64)),
+            false,
+        );
+        let bar = progress::bar(
+            batches.len(),
+            format!("epoch {}/{}", epoch + 1, config.epochs),
+        );
         let started = Instant::now();
         let (mut loss_sum, mut hits, mut seen) = (0.0, 0i64, 0i64);
         for (step, index) in batches.iter().enumerate() {
@@ -219,15 +261,28 @@ pub fn train(data: &Dataset, config: &SupervisedConfig, out_dir: &Path, resume: 
             best_val = val_accuracy;
             best_epoch = epoch + 1;
             let metrics = serde_json::json!({ "val_accuracy": val_accuracy, "train_accuracy": record.train_accuracy });
-            checkpoint::save_model(&files.best, &vs, &info(&spec, data, config, epoch + 1, metrics))?;
+            checkpoint::save_model(
+                &files.best,
+                &vs,
+                &info(&spec, data, config, epoch + 1, metrics),
+            )?;
         }
         let state: Vec<_> = checkpoint::named_variables(&vs)
             .into_iter()
             .map(|(n, t)| (format!("{MODEL_PREFIX}{n}"), t))
-            .chain(adam.state().into_iter().map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)))
+            .chain(
+                adam.state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)),
+            )
             .collect();
-        let metrics = serde_json::json!({ "best_epoch": best_epoch, "best_val_accuracy": best_val });
-        checkpoint::save(&files.resume, &state, &info(&spec, data, config, epoch + 1, metrics))?;
+        let metrics =
+            serde_json::json!({ "best_epoch": best_epoch, "best_val_accuracy": best_val });
+        checkpoint::save(
+            &files.resume,
+            &state,
+            &info(&spec, data, config, epoch + 1, metrics),
+        )?;
     }
     Ok(Outcome {
         best_epoch,

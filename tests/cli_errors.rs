@@ -1,0 +1,134 @@
+//! Bad input gets a one-line error naming the flag or file, a non-zero exit, and no panic.
+use std::path::Path;
+use std::process::Command;
+use wcmi::checkpoint::{self, CheckpointInfo};
+use wcmi::data::{idx, DatasetName};
+use wcmi::nn::{Encoder, ModelSpec};
+
+fn wcmi(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wcmi"))
+        .args(args)
+        .output()
+        .expect("the wcmi binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "panic for {args:?}: {stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let (code, stderr) = wcmi(args);
+    assert_ne!(code, 0, "{args:?} should fail");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "one line expected for {args:?}: {stderr}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {stderr:?} lacks {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn invalid_flags() {
+    fails_with(
+        &["train-supervised", "--dataset", "svhm"],
+        &["--dataset", "unknown dataset 'svhm'"],
+    );
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--epochs", "0"],
+        &["--epochs", "must be positive, got 0"],
+    );
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--epochs", "-3"],
+        &["--epochs", "must be positive, got -3"],
+    );
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--lr", "0"],
+        &["--lr", "must be a positive number"],
+    );
+    fails_with(
+        &["data", "info", "mnist", "--data-dir", "/no/such/dir"],
+        &["--data-dir", "/no/such/dir does not exist"],
+    );
+}
+
+fn write_mnist(dir: &Path, images: &[u8], labels: &[u8]) {
+    let folder = dir.join("mnist");
+    std::fs::create_dir_all(&folder).unwrap();
+    for split in ["train", "t10k"] {
+        std::fs::write(folder.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(folder.join(format!("{split}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let images = idx::encode(&[2, 28, 28], &[0; 2 * 784]);
+    let labels = idx::encode(&[2], &[1, 2]);
+    write_mnist(dir.path(), &images[..images.len() - 100], &labels);
+    fails_with(
+        &["data", "info", "mnist", "--data-dir", data_dir],
+        &["train-images-idx3-ubyte", "truncated"],
+    );
+    let mut wrong_magic = images.clone();
+    wrong_magic[3] = 1;
+    write_mnist(dir.path(), &wrong_magic, &labels);
+    fails_with(
+        &["data", "info", "mnist", "--data-dir", data_dir],
+        &["train-images-idx3-ubyte", "wrong magic number"],
+    );
+    // Structurally valid but not the official release: the pinned SHA-256 catches it.
+    write_mnist(dir.path(), &images, &labels);
+    fails_with(
+        &["data", "info", "mnist", "--data-dir", data_dir],
+        &["train-images-idx3-ubyte", "SHA-256 mismatch"],
+    );
+    fails_with(
+        &["data", "info", "cifar10", "--data-dir", data_dir],
+        &["cifar10", "not found"],
+    );
+}
+
+#[test]
+fn checkpoints_of_another_model_or_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::BaselineH {
+        image_shape: [1, 28, 28],
+        num_classes: 10,
+    };
+    let info = CheckpointInfo::new(spec.clone(), Some(DatasetName::Mnist), 0);
+    // Another model: an encoder alone, described as Baseline-H.
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = Encoder::new(&(vs.root() / "encoder"), [1, 28, 28]);
+    let other = dir.path().join("encoder.safetensors");
+    checkpoint::save_model(&other, &vs, &info).unwrap();
+    fails_with(
+        &["evaluate", "--checkpoint", other.to_str().unwrap()],
+        &["encoder.safetensors", "missing tensor head."],
+    );
+    // Same model, other input shape.
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = ModelSpec::BaselineH {
+        image_shape: [3, 32, 32],
+        num_classes: 10,
+    }
+    .build_classifier(&vs.root());
+    let shape = dir.path().join("cifar.safetensors");
+    checkpoint::save_model(&shape, &vs, &info).unwrap();
+    fails_with(
+        &["evaluate", "--checkpoint", shape.to_str().unwrap()],
+        &[
+            "cifar.safetensors",
+            "encoder.fc1.weight has shape [1024, 4096]",
+        ],
+    );
+    fails_with(
+        &["evaluate", "--checkpoint", "/no/such.safetensors"],
+        &["/no/such.safetensors", "cannot read"],
+    );
+}

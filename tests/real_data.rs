@@ -1,0 +1,56 @@
+//! The real datasets in ../shared/data load with their published sizes and statistics, and a
+//! short supervised run on a small MNIST subset learns.
+use std::path::Path;
+use wcmi::data::{Dataset, DatasetName};
+use wcmi::train::supervised::{self, SupervisedConfig};
+
+fn load(name: DatasetName) -> Dataset {
+    Dataset::load(name, Path::new("../shared/data")).expect("shared/data holds the datasets")
+}
+
+#[test]
+fn mnist_like_sets_have_published_sizes_and_statistics() {
+    for (name, mean, std) in [
+        (DatasetName::Mnist, 0.1307, 0.3081),
+        (DatasetName::FashionMnist, 0.2860, 0.3530),
+    ] {
+        let data = load(name);
+        assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
+        assert_eq!(data.train.image_shape(), [1, 28, 28]);
+        let (m, s) = data.train.channel_stats();
+        assert!(
+            (m[0] - mean).abs() < 5e-5 && (s[0] - std).abs() < 5e-5,
+            "{name}: {m:?} {s:?}"
+        );
+        assert_eq!(data.test.class_counts(10).iter().sum::<i64>(), 10_000);
+    }
+}
+
+#[test]
+fn cifar10_jpeg_tarball_loads_balanced() {
+    let data = load(DatasetName::Cifar10);
+    assert_eq!((data.train.len(), data.test.len()), (50_000, 10_000));
+    assert_eq!(data.train.class_counts(10), vec![5000; 10]);
+    let (mean, _) = data.train.channel_stats();
+    for (m, published) in mean.iter().zip([0.4914, 0.4822, 0.4465]) {
+        assert!((m - published).abs() < 0.005, "{mean:?}");
+    }
+}
+
+#[test]
+fn supervised_training_learns_an_mnist_subset() {
+    let data = load(DatasetName::Mnist);
+    let dir = tempfile::tempdir().unwrap();
+    let config = SupervisedConfig {
+        epochs: 1,
+        train_limit: Some(4000),
+        lr: 1e-3,
+        ..Default::default()
+    };
+    let outcome = supervised::train(&data, &config, dir.path(), false, tch::Device::Cpu).unwrap();
+    assert!(
+        outcome.best_val_accuracy > 0.85,
+        "validation accuracy {}",
+        outcome.best_val_accuracy
+    );
+}
