@@ -1,6 +1,7 @@
 //! wcmi: adversarially robust representation learning by worst-case mutual-information
 //! maximisation (Zhu, Zhang, Evans, ICML 2020). See `shared/SPEC.md` for the method.
 pub mod atomic;
+pub mod attack;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -1,4 +1,5 @@
 //! Options shared by every subcommand, and helpers they all use.
+use crate::attack::{AttackConfig, Norm};
 use crate::data::{dir, Dataset, DatasetName};
 use anyhow::Context;
 use clap::ValueEnum;
@@ -69,5 +70,44 @@ pub fn positive(s: &str) -> Result<usize, String> {
         Ok(v) if v > 0 => Ok(v as usize),
         Ok(v) => Err(format!("must be positive, got {v}")),
         Err(_) => Err(format!("expected a positive integer, got '{s}'")),
+    }
+}
+
+/// The threat model and PGD settings; each defaults to the dataset's value in SPEC §5.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ThreatArgs {
+    /// Radius ε of the perturbation ball (default: the dataset's, e.g. 0.3 for MNIST).
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+    /// PGD steps (default: the dataset's).
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub steps: Option<usize>,
+    /// PGD step size α (default: the dataset's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub step_size: Option<f64>,
+    /// Norm of the threat ball.
+    #[arg(long, value_enum, default_value = "linf")]
+    pub norm: Norm,
+}
+
+impl ThreatArgs {
+    /// The attack settings for `dataset`, validated.
+    pub fn config(&self, dataset: DatasetName, random_start: bool, restarts: usize) -> anyhow::Result<AttackConfig> {
+        let defaults = dataset.threat();
+        anyhow::ensure!(
+            self.norm == Norm::Linf || self.eps.is_some(),
+            "--eps: the dataset defaults are ℓ∞ radii; give one with --norm l2"
+        );
+        let config = AttackConfig {
+            norm: self.norm,
+            eps: self.eps.unwrap_or(defaults.eps),
+            steps: self.steps.unwrap_or(defaults.steps),
+            step_size: self.step_size.unwrap_or(defaults.step_size),
+            random_start,
+            restarts,
+            bounds: Some((0.0, 1.0)),
+        };
+        config.validate()?;
+        Ok(config)
     }
 }

@@ -1,13 +1,30 @@
-//! `wcmi evaluate --checkpoint C --dataset D`: test accuracy, printed and written as JSON.
-use super::common::{positive, GlobalArgs};
+//! `wcmi evaluate --checkpoint C [--attack …]`: natural accuracy and accuracy under attacks,
+//! printed as a table and written as JSON.
+use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
+use crate::attack::classifier::{strong_suite, ClassifierAttack, Method};
 use crate::checkpoint;
 use crate::data::DatasetName;
-use crate::eval::accuracy::accuracy;
+use crate::eval::robustness::{self, RobustnessReport};
+use crate::report::table;
 use anyhow::Context;
+use clap::ValueEnum;
 use serde::Serialize;
 use std::path::PathBuf;
 use tch::Device;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttackName {
+    /// PGD on the cross-entropy (the paper's: no random start unless --random-start).
+    Pgd,
+    Fgsm,
+    /// APGD on the cross-entropy (--apgd-steps iterations).
+    ApgdCe,
+    /// APGD on the DLR loss.
+    ApgdDlr,
+    /// Per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR.
+    Strong,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,10 +34,28 @@ pub struct Args {
     /// Dataset to evaluate on (default: the checkpoint's own).
     #[arg(long)]
     pub dataset: Option<DatasetName>,
+    /// Attacks to run (comma-separated); none gives natural accuracy only.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub attack: Vec<AttackName>,
+    #[command(flatten)]
+    pub threat: ThreatArgs,
+    /// Independent runs of each attack (the strong evaluation's random-start PGD uses 5 when
+    /// this is 1).
+    #[arg(long, default_value_t = 1, value_parser = positive, allow_negative_numbers = true)]
+    pub restarts: usize,
+    /// Start PGD at a random point of the ball.
+    #[arg(long)]
+    pub random_start: bool,
+    /// Iterations of APGD.
+    #[arg(long, default_value_t = 100, value_parser = positive, allow_negative_numbers = true)]
+    pub apgd_steps: usize,
+    /// Evaluate on the first N test images only.
+    #[arg(long, value_parser = positive)]
+    pub limit: Option<usize>,
     /// Where to write the JSON result (default: beside the checkpoint, eval-<dataset>.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value_t = 512, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 500, value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: usize,
 }
 
@@ -29,17 +64,34 @@ struct EvaluationResult {
     checkpoint: PathBuf,
     model: String,
     dataset: DatasetName,
-    test_images: i64,
-    natural_accuracy: f64,
+    #[serde(flatten)]
+    report: RobustnessReport,
+}
+
+fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAttack>> {
+    let base = args.threat.config(dataset, args.random_start, args.restarts)?;
+    let apgd = crate::attack::AttackConfig { steps: args.apgd_steps, ..base };
+    let mut out = Vec::new();
+    for name in &args.attack {
+        match name {
+            AttackName::Pgd => out.push(ClassifierAttack { method: Method::Pgd, config: base }),
+            AttackName::Fgsm => out.push(ClassifierAttack { method: Method::Fgsm, config: base }),
+            AttackName::ApgdCe => out.push(ClassifierAttack { method: Method::ApgdCe, config: apgd }),
+            AttackName::ApgdDlr => out.push(ClassifierAttack { method: Method::ApgdDlr, config: apgd }),
+            AttackName::Strong => {
+                let paper = crate::attack::AttackConfig { random_start: false, restarts: 1, ..base };
+                out.extend(strong_suite(&paper, args.restarts.max(5), args.apgd_steps));
+            }
+        }
+    }
+    out.dedup();
+    Ok(out)
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let loaded = checkpoint::load_classifier(&args.checkpoint, device)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
-        format!(
-            "--dataset: the checkpoint {} names no dataset; pass one",
-            args.checkpoint.display()
-        )
+        format!("--dataset: the checkpoint {} names no dataset; pass one", args.checkpoint.display())
     })?;
     let expected = loaded.info.model.image_shape();
     anyhow::ensure!(
@@ -49,25 +101,29 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         args.checkpoint.display(),
         expected
     );
+    let attacks = attacks(&args, dataset)?;
     let data = global.load_dataset(dataset, device)?;
+    let test = match args.limit {
+        Some(n) => data.test.head(n as i64),
+        None => data.test,
+    };
+    let report = robustness::evaluate(loaded.model.as_ref(), &test, None, args.batch_size, &attacks)?;
+    let mut rows = vec![vec!["natural".to_string(), format!("{:.2}", 100.0 * report.natural_accuracy)]];
+    rows.extend(report.attacks.iter().map(|a| vec![a.attack.clone(), format!("{:.2}", 100.0 * a.accuracy)]));
+    if report.attacks.len() > 1 {
+        rows.push(vec!["worst case".to_string(), format!("{:.2}", 100.0 * report.worst_case_accuracy)]);
+    }
+    let threat = attacks.first().map_or(String::new(), |a| format!(", {:?} ε = {:.4}", a.config.norm, a.config.eps));
+    println!("{} on {dataset} test ({} images{threat})", loaded.info.model.name(), report.examples);
+    print!("{}", table::markdown(&["attack", "accuracy %"], &rows));
+    let out = args.out.clone().unwrap_or_else(|| args.checkpoint.with_file_name(format!("eval-{dataset}.json")));
     let result = EvaluationResult {
         checkpoint: args.checkpoint.clone(),
         model: loaded.info.model.name().to_string(),
         dataset,
-        test_images: data.test.len(),
-        natural_accuracy: accuracy(loaded.model.as_ref(), &data.test, None, args.batch_size),
+        report,
     };
-    let out = args.out.unwrap_or_else(|| {
-        args.checkpoint
-            .with_file_name(format!("eval-{dataset}.json"))
-    });
     write_json_atomic(&out, &result)?;
-    println!(
-        "{} on {dataset} test ({} images): natural accuracy {:.2}%\nwritten: {}",
-        result.model,
-        result.test_images,
-        100.0 * result.natural_accuracy,
-        out.display()
-    );
+    println!("written: {}", out.display());
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `wcmi train-supervised`: Baseline-H trained on labels (SPEC §3, §5).
-use super::common::{default_out, positive, GlobalArgs};
+use super::common::{default_out, positive, GlobalArgs, ThreatArgs};
 use crate::checkpoint;
 use crate::data::DatasetName;
 use crate::eval::accuracy::accuracy;
@@ -32,6 +32,15 @@ pub struct Args {
     /// Continue from the output folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Adversarial training (Madry et al.): train on PGD examples; pick the epoch by
+    /// validation accuracy under that PGD.
+    #[arg(long)]
+    pub adversarial: bool,
+    #[command(flatten)]
+    pub threat: ThreatArgs,
+    /// Start the training PGD at a random point of the ball (Madry et al.).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub random_start: bool,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
@@ -42,6 +51,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         val_fraction: args.val_fraction,
         train_limit: args.train_limit,
         seed: global.seed,
+        adversarial: match args.adversarial {
+            true => Some(args.threat.config(args.dataset, args.random_start, 1)?),
+            false => None,
+        },
         ..Default::default()
     };
     config.validate()?;
@@ -53,7 +66,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let loaded = checkpoint::load_classifier(&outcome.checkpoint, device)?;
     let test = accuracy(loaded.model.as_ref(), &data.test, None, 512);
     println!(
-        "best epoch {} (validation accuracy {:.2}%), test accuracy {:.2}%\ncheckpoint: {}",
+        "best epoch {} (validation selection score {:.2}%), natural test accuracy {:.2}%\ncheckpoint: {}",
         outcome.best_epoch,
         100.0 * outcome.best_val_accuracy,
         100.0 * test,

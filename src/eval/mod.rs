@@ -1,2 +1,3 @@
-//! Evaluation of trained models.
+//! Evaluation of trained models: natural accuracy, and accuracy under attacks.
 pub mod accuracy;
+pub mod robustness;

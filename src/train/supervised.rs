@@ -1,10 +1,13 @@
 //! Supervised training of Baseline-H (SPEC §3, §5): Adam on the cross-entropy, the checkpoint
 //! that is best on the validation split kept, resumable at every epoch boundary.
 use super::adam::{Adam, AdamConfig};
+use crate::attack::classifier::{ClassifierAttack, Method};
+use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::data::{augment, batches::epoch_batches, split, Dataset};
 use crate::error::{ensure_positive, Error, Result};
-use crate::eval::accuracy::{accuracy, correct};
+use crate::eval::accuracy::correct;
+use crate::eval::robustness;
 use crate::nn::ModelSpec;
 use crate::report::{jsonl, progress};
 use crate::seed::{self, Stream};
@@ -32,6 +35,9 @@ pub struct SupervisedConfig {
     pub train_limit: Option<usize>,
     /// Seed of initialisation, shuffling, augmentation and dropout.
     pub seed: u64,
+    /// Adversarial training (Madry et al.): train on PGD examples found with these settings,
+    /// and choose the epoch by validation accuracy under the same PGD.
+    pub adversarial: Option<AttackConfig>,
 }
 
 impl Default for SupervisedConfig {
@@ -44,6 +50,7 @@ impl Default for SupervisedConfig {
             split_seed: 0,
             train_limit: None,
             seed: 0,
+            adversarial: None,
         }
     }
 }
@@ -61,7 +68,10 @@ impl SupervisedConfig {
         if let Some(limit) = self.train_limit {
             ensure_positive("--train-limit", limit as i64)?;
         }
-        Ok(())
+        match &self.adversarial {
+            Some(attack) => attack.validate(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -72,6 +82,8 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub train_accuracy: f64,
     pub val_accuracy: f64,
+    /// Validation accuracy under the training PGD (adversarial training only).
+    pub val_adversarial_accuracy: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
 }
@@ -98,6 +110,8 @@ impl RunFiles {
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub best_epoch: usize,
+    /// The selection criterion's best value: validation accuracy, under attack when training
+    /// adversarially.
     pub best_val_accuracy: f64,
     pub epochs_run: usize,
     pub checkpoint: PathBuf,
@@ -194,6 +208,7 @@ pub fn train(
         let _ = std::fs::remove_file(&files.log);
     }
 
+    let attack = config.adversarial.map(|config| ClassifierAttack { method: Method::Pgd, config });
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
         let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
@@ -213,6 +228,9 @@ pub fn train(
             let (mut x, y) = data.train.batch(index);
             if data.name.augments() {
                 x = augment::random_crop_flip(&x, &mut augment_rng);
+            }
+            if let Some(attack) = &attack {
+                x = attack.perturb(model.as_ref(), &x, &y)?;
             }
             let logits = model.forward_t(&x, true);
             let loss = logits.cross_entropy_for_logits(&y);
@@ -238,29 +256,39 @@ pub fn train(
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val_accuracy = if parts.validation.is_empty() {
-            hits as f64 / seen as f64
+        let train_accuracy = hits as f64 / seen as f64;
+        let (val_accuracy, val_adversarial_accuracy) = if parts.validation.is_empty() {
+            (train_accuracy, None)
         } else {
-            accuracy(model.as_ref(), &data.train, Some(&parts.validation), 512)
+            let attacks: Vec<_> = attack.into_iter().collect();
+            let report = robustness::evaluate(model.as_ref(), &data.train, Some(&parts.validation), 512, &attacks)?;
+            (report.natural_accuracy, attack.map(|_| report.worst_case_accuracy))
         };
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
-            train_accuracy: hits as f64 / seen as f64,
+            train_accuracy,
             val_accuracy,
+            val_adversarial_accuracy,
             seconds,
             images_per_second: seen as f64 / seconds,
         };
+        let adversarial = val_adversarial_accuracy.map_or(String::new(), |a| format!(" ({:.2}% under attack)", 100.0 * a));
         eprintln!(
-            "epoch {}/{}: loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%, {:.0} images/s",
+            "epoch {}/{}: loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%{adversarial}, {:.0} images/s",
             record.epoch, config.epochs, record.train_loss, 100.0 * record.train_accuracy,
             100.0 * record.val_accuracy, record.images_per_second
         );
         jsonl::append(&files.log, &record)?;
-        if val_accuracy > best_val {
-            best_val = val_accuracy;
+        let selection = val_adversarial_accuracy.unwrap_or(val_accuracy);
+        if selection > best_val {
+            best_val = selection;
             best_epoch = epoch + 1;
-            let metrics = serde_json::json!({ "val_accuracy": val_accuracy, "train_accuracy": record.train_accuracy });
+            let metrics = serde_json::json!({
+                "val_accuracy": val_accuracy,
+                "val_adversarial_accuracy": val_adversarial_accuracy,
+                "train_accuracy": record.train_accuracy,
+            });
             checkpoint::save_model(
                 &files.best,
                 &vs,

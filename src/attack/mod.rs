@@ -1,0 +1,149 @@
+//! Attacks on any per-sample differentiable objective (SPEC §4): a classifier's loss, or a
+//! critic's mutual-information estimate. An objective is a closure mapping a batch `[N, …]` to
+//! per-sample values `[N]` that the attack *increases*; callers put their networks in
+//! evaluation mode inside it. Every attack keeps, per sample, the iterate with the highest value.
+pub mod apgd;
+pub mod classifier;
+pub mod losses;
+pub mod pgd;
+
+pub use apgd::apgd;
+pub use pgd::{fgsm, pgd};
+
+use crate::error::{ensure_positive, Error, Result};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+/// Per-sample objective to increase.
+pub type Objective<'a> = dyn Fn(&Tensor) -> Tensor + 'a;
+
+/// The threat: a per-sample ℓ∞ or ℓ2 ball of radius ε, intersected with the input box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    Linf,
+    L2,
+}
+
+/// Settings of PGD-style attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttackConfig {
+    pub norm: Norm,
+    /// Radius ε of the ball (0 leaves inputs unchanged).
+    pub eps: f64,
+    pub steps: usize,
+    /// Step size α: the ℓ∞ step is α·sign(∇), the ℓ2 step α·∇/‖∇‖₂.
+    pub step_size: f64,
+    /// Start from a uniform random point of the ball instead of the input.
+    pub random_start: bool,
+    /// Independent runs; each sample keeps its best over all of them (≥ 1).
+    pub restarts: usize,
+    /// The input box, `[0, 1]` for images; `None` for unbounded inputs (synthetic data).
+    pub bounds: Option<(f64, f64)>,
+}
+
+impl AttackConfig {
+    /// The paper's evaluation PGD: ℓ∞, no random start, one run, pixels in [0, 1].
+    pub fn linf(eps: f64, steps: usize, step_size: f64) -> Self {
+        Self {
+            norm: Norm::Linf,
+            eps,
+            steps,
+            step_size,
+            random_start: false,
+            restarts: 1,
+            bounds: Some((0.0, 1.0)),
+        }
+    }
+
+    /// Rejects settings under which an attack is meaningless.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.eps >= 0.0 && self.eps.is_finite()) {
+            return Err(Error::invalid("--eps", format!("must be a finite number ≥ 0, got {}", self.eps)));
+        }
+        ensure_positive("--steps", self.steps as i64)?;
+        if !(self.step_size > 0.0 && self.step_size.is_finite()) {
+            return Err(Error::invalid(
+                "--step-size",
+                format!("must be a positive number, got {}", self.step_size),
+            ));
+        }
+        ensure_positive("--restarts", self.restarts as i64)
+    }
+}
+
+/// Views per-sample values `[N]` as `[N, 1, 1, …]` to broadcast against a batch like `like`.
+fn per_sample(values: &Tensor, like: &Tensor) -> Tensor {
+    let mut shape = vec![like.size()[0]];
+    shape.extend(std::iter::repeat_n(1, like.dim() - 1));
+    values.view(shape.as_slice())
+}
+
+/// Per-sample ℓ2 norms of a batch, shaped to broadcast against it.
+fn l2_norms(t: &Tensor) -> Tensor {
+    let flat = t.reshape([t.size()[0], -1]);
+    per_sample(&flat.norm_scalaropt_dim(2.0, [1], false), t)
+}
+
+/// Projects `x_adv` onto the ε-ball around `x`, then into the input box.
+pub fn project(x_adv: &Tensor, x: &Tensor, config: &AttackConfig) -> Tensor {
+    let delta = x_adv - x;
+    let delta = match config.norm {
+        Norm::Linf => delta.clamp(-config.eps, config.eps),
+        Norm::L2 => {
+            let scale = ((l2_norms(&delta) + 1e-12).reciprocal() * config.eps).clamp_max(1.0);
+            delta * scale
+        }
+    };
+    clip(&(x + delta), config)
+}
+
+fn clip(x: &Tensor, config: &AttackConfig) -> Tensor {
+    match config.bounds {
+        Some((lo, hi)) => x.clamp(lo, hi),
+        None => x.shallow_clone(),
+    }
+}
+
+/// The ascent direction: sign(g) for ℓ∞, g/‖g‖₂ per sample for ℓ2.
+fn ascent_direction(grad: &Tensor, norm: Norm) -> Tensor {
+    match norm {
+        Norm::Linf => grad.sign(),
+        Norm::L2 => grad / (l2_norms(grad) + 1e-12),
+    }
+}
+
+/// A uniformly random point of the ε-ball around `x` (inside the box).
+fn random_start(x: &Tensor, config: &AttackConfig) -> Tensor {
+    let delta = match config.norm {
+        Norm::Linf => x.rand_like() * (2.0 * config.eps) - config.eps,
+        Norm::L2 => {
+            // A uniform direction, and a radius ε·U^(1/d) so the point is uniform in the ball.
+            let direction = x.randn_like();
+            let direction = &direction / (l2_norms(&direction) + 1e-12);
+            let n = x.size()[0];
+            let d = x.numel() as f64 / n as f64;
+            let u = Tensor::rand([n], (x.kind(), x.device()));
+            direction * per_sample(&(u.pow_tensor_scalar(1.0 / d) * config.eps), x)
+        }
+    };
+    clip(&(x + delta), config)
+}
+
+/// The objective and its gradient with respect to the input. Only the input's gradient is
+/// computed: the networks' parameters accumulate nothing.
+fn value_and_grad(objective: &Objective, x: &Tensor) -> (Tensor, Tensor) {
+    let x = x.detach().set_requires_grad(true);
+    let value = objective(&x);
+    let grad = Tensor::run_backward(&[value.sum(Kind::Float)], &[&x], false, false)
+        .pop()
+        .expect("one gradient per input");
+    (value.detach(), grad)
+}
+
+/// Keeps, per sample, the candidate whose value beats the best so far.
+fn keep_best(best_x: &mut Tensor, best_value: &mut Tensor, x: &Tensor, value: &Tensor) {
+    let improved = value.gt_tensor(best_value);
+    *best_x = x.where_self(&per_sample(&improved, x), best_x);
+    *best_value = value.maximum(best_value);
+}
