@@ -2,11 +2,13 @@
 //! maximisation (Zhu, Zhang, Evans, ICML 2020). See `shared/SPEC.md` for the method.
 pub mod atomic;
 pub mod attack;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod mi;
 pub mod nn;
 pub mod report;
 pub mod seed;

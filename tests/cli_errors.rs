@@ -132,3 +132,27 @@ fn checkpoints_of_another_model_or_shape() {
         &["/no/such.safetensors", "cannot read"],
     );
 }
+
+#[test]
+fn invalid_attack_settings() {
+    let base = ["train-supervised", "--dataset", "mnist", "--adversarial"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(extra).copied().collect()
+    };
+    fails_with(
+        &with(&["--eps", "-0.1"]),
+        &["--eps", "must be a finite number ≥ 0, got -0.1"],
+    );
+    fails_with(
+        &with(&["--steps", "0"]),
+        &["--steps", "must be positive, got 0"],
+    );
+    fails_with(
+        &with(&["--step-size", "0"]),
+        &["--step-size", "must be a positive number, got 0"],
+    );
+    fails_with(
+        &with(&["--norm", "l2"]),
+        &["--eps", "give one with --norm l2"],
+    );
+}

@@ -1,7 +1,10 @@
 //! APGD (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of
 //! diverse parameter-free attacks"), the core of AutoAttack: PGD with momentum 0.75 and a
 //! per-sample step size that starts at 2ε and halves at checkpoints where progress stalled.
-use super::{ascent_direction, keep_best, per_sample, project, random_start, value_and_grad, AttackConfig, Objective};
+use super::{
+    ascent_direction, keep_best, per_sample, project, random_start, value_and_grad, AttackConfig,
+    Objective,
+};
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
@@ -28,20 +31,33 @@ pub fn apgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<
         return Ok(best_x);
     }
     for restart in 0..config.restarts {
-        let start = if config.random_start || restart > 0 { random_start(&x, config) } else { x.shallow_clone() };
+        let start = if config.random_start || restart > 0 {
+            random_start(&x, config)
+        } else {
+            x.shallow_clone()
+        };
         let (run_x, run_value) = apgd_run(objective, &x, start, config);
         keep_best(&mut best_x, &mut best_value, &run_x, &run_value);
     }
     Ok(best_x)
 }
 
-fn apgd_run(objective: &Objective, x: &Tensor, start: Tensor, config: &AttackConfig) -> (Tensor, Tensor) {
+fn apgd_run(
+    objective: &Objective,
+    x: &Tensor,
+    start: Tensor,
+    config: &AttackConfig,
+) -> (Tensor, Tensor) {
     let n = x.size()[0];
     let (mut period, shrink, min_period) = checkpoint_lengths(config.steps);
     let mut step = Tensor::full([n], 2.0 * config.eps, (Kind::Float, x.device()));
     let mut x_adv = start;
     let (mut value, mut grad) = value_and_grad(objective, &x_adv);
-    let (mut best_x, mut best_value, mut best_grad) = (x_adv.shallow_clone(), value.shallow_clone(), grad.shallow_clone());
+    let (mut best_x, mut best_value, mut best_grad) = (
+        x_adv.shallow_clone(),
+        value.shallow_clone(),
+        grad.shallow_clone(),
+    );
     let mut previous_x = x_adv.shallow_clone();
     let mut increases = Tensor::zeros([n], (Kind::Float, x.device()));
     let mut best_at_checkpoint = best_value.shallow_clone();
@@ -49,7 +65,11 @@ fn apgd_run(objective: &Objective, x: &Tensor, start: Tensor, config: &AttackCon
     let mut since_checkpoint = 0;
     for i in 0..config.steps {
         let momentum = if i == 0 { 1.0 } else { MOMENTUM };
-        let z = project(&(&x_adv + ascent_direction(&grad, config.norm) * per_sample(&step, &x_adv)), x, config);
+        let z = project(
+            &(&x_adv + ascent_direction(&grad, config.norm) * per_sample(&step, &x_adv)),
+            x,
+            config,
+        );
         let moved = &x_adv + (z - &x_adv) * momentum + (&x_adv - &previous_x) * (1.0 - momentum);
         previous_x = x_adv;
         x_adv = project(&moved, x, config);
@@ -62,7 +82,9 @@ fn apgd_run(objective: &Objective, x: &Tensor, start: Tensor, config: &AttackCon
         since_checkpoint += 1;
         if since_checkpoint == period {
             let oscillating = increases.le(RHO * period as f64);
-            let stalled = reduced_at_checkpoint.logical_not().logical_and(&best_at_checkpoint.ge_tensor(&best_value));
+            let stalled = reduced_at_checkpoint
+                .logical_not()
+                .logical_and(&best_at_checkpoint.ge_tensor(&best_value));
             let reduce = oscillating.logical_or(&stalled);
             step = (&step * 0.5).where_self(&reduce, &step);
             let mask = per_sample(&reduce, &x_adv);
@@ -96,20 +118,36 @@ mod tests {
         let x = Tensor::rand([16, 3], (Kind::Float, Device::Cpu)) * 0.2 + 0.4;
         let objective = |x: &Tensor| -x.matmul(&w);
         for (norm, dual) in [(Norm::Linf, 3.5), (Norm::L2, 5.25f64.sqrt())] {
-            let config = AttackConfig { norm, ..AttackConfig::linf(0.1, 20, 1.0) };
+            let config = AttackConfig {
+                norm,
+                ..AttackConfig::linf(0.1, 20, 1.0)
+            };
             let x_adv = apgd(&objective, &x, &config).unwrap();
             let drop = objective(&x_adv) - objective(&x);
-            assert!((drop - 0.1 * dual).abs().max().double_value(&[]) < 1e-4, "{norm:?}");
+            assert!(
+                (drop - 0.1 * dual).abs().max().double_value(&[]) < 1e-4,
+                "{norm:?}"
+            );
         }
     }
 
     #[test]
     fn is_at_least_as_strong_as_pgd_on_a_rugged_objective() {
         let x = Tensor::rand([256, 10], (Kind::Float, Device::Cpu));
-        let objective = |x: &Tensor| ((x * 11.0).sin() * (x * 3.0).cos()).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+        let objective = |x: &Tensor| {
+            ((x * 11.0).sin() * (x * 3.0).cos()).sum_dim_intlist(
+                [1i64].as_slice(),
+                false,
+                Kind::Float,
+            )
+        };
         let config = AttackConfig::linf(0.2, 50, 0.02);
-        let by_pgd = objective(&pgd(&objective, &x, &config).unwrap()).mean(Kind::Float).double_value(&[]);
-        let by_apgd = objective(&apgd(&objective, &x, &config).unwrap()).mean(Kind::Float).double_value(&[]);
+        let by_pgd = objective(&pgd(&objective, &x, &config).unwrap())
+            .mean(Kind::Float)
+            .double_value(&[]);
+        let by_apgd = objective(&apgd(&objective, &x, &config).unwrap())
+            .mean(Kind::Float)
+            .double_value(&[]);
         assert!(by_apgd >= by_pgd - 1e-3, "APGD {by_apgd} < PGD {by_pgd}");
     }
 }

@@ -29,8 +29,16 @@ impl ClassifierAttack {
     /// A short label, e.g. `PGD-10`, `PGD-10 ×5 restarts`, `APGD-DLR-100`.
     pub fn label(&self) -> String {
         let c = &self.config;
-        let restarts = if c.restarts > 1 { format!(" ×{} restarts", c.restarts) } else { String::new() };
-        let start = if c.random_start && self.method == Method::Pgd { " (random start)" } else { "" };
+        let restarts = if c.restarts > 1 {
+            format!(" ×{} restarts", c.restarts)
+        } else {
+            String::new()
+        };
+        let start = if c.random_start && self.method == Method::Pgd {
+            " (random start)"
+        } else {
+            ""
+        };
         match self.method {
             Method::Pgd => format!("PGD-{}{restarts}{start}", c.steps),
             Method::Fgsm => "FGSM".to_string(),
@@ -55,15 +63,37 @@ impl ClassifierAttack {
 /// The strong evaluation: the given PGD as is, PGD with random starts and `restarts` runs,
 /// APGD-CE and APGD-DLR with `apgd_steps` iterations each. A sample counts as robust only if
 /// it survives all of them.
-pub fn strong_suite(base: &AttackConfig, restarts: usize, apgd_steps: usize) -> Vec<ClassifierAttack> {
-    let apgd = AttackConfig { steps: apgd_steps, random_start: false, restarts: 1, ..*base };
+pub fn strong_suite(
+    base: &AttackConfig,
+    restarts: usize,
+    apgd_steps: usize,
+) -> Vec<ClassifierAttack> {
+    let apgd = AttackConfig {
+        steps: apgd_steps,
+        random_start: false,
+        restarts: 1,
+        ..*base
+    };
     vec![
-        ClassifierAttack { method: Method::Pgd, config: *base },
         ClassifierAttack {
             method: Method::Pgd,
-            config: AttackConfig { random_start: true, restarts, ..*base },
+            config: *base,
         },
-        ClassifierAttack { method: Method::ApgdCe, config: apgd },
-        ClassifierAttack { method: Method::ApgdDlr, config: apgd },
+        ClassifierAttack {
+            method: Method::Pgd,
+            config: AttackConfig {
+                random_start: true,
+                restarts,
+                ..*base
+            },
+        },
+        ClassifierAttack {
+            method: Method::ApgdCe,
+            config: apgd,
+        },
+        ClassifierAttack {
+            method: Method::ApgdDlr,
+            config: apgd,
+        },
     ]
 }

@@ -14,7 +14,10 @@ pub fn dlr(logits: &Tensor, labels: &Tensor) -> Tensor {
     let true_logit = logits.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
     let top = sorted.select(1, 0);
     let second = sorted.select(1, 1);
-    let top_is_true = logits.argmax(-1, false).eq_tensor(labels).to_kind(Kind::Float);
+    let top_is_true = logits
+        .argmax(-1, false)
+        .eq_tensor(labels)
+        .to_kind(Kind::Float);
     let best_other: Tensor = &second * &top_is_true + &top * (1.0 - &top_is_true);
     let spread: Tensor = &top - sorted.select(1, 2) + 1e-12;
     (best_other - true_logit) / spread

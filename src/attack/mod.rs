@@ -59,7 +59,10 @@ impl AttackConfig {
     /// Rejects settings under which an attack is meaningless.
     pub fn validate(&self) -> Result<()> {
         if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            return Err(Error::invalid("--eps", format!("must be a finite number ≥ 0, got {}", self.eps)));
+            return Err(Error::invalid(
+                "--eps",
+                format!("must be a finite number ≥ 0, got {}", self.eps),
+            ));
         }
         ensure_positive("--steps", self.steps as i64)?;
         if !(self.step_size > 0.0 && self.step_size.is_finite()) {

@@ -1,5 +1,7 @@
 //! Projected gradient ascent (Madry et al.; SPEC §4), and FGSM as its one-step special case.
-use super::{ascent_direction, keep_best, project, random_start, value_and_grad, AttackConfig, Objective};
+use super::{
+    ascent_direction, keep_best, project, random_start, value_and_grad, AttackConfig, Objective,
+};
 use crate::error::Result;
 use tch::Tensor;
 
@@ -15,11 +17,19 @@ pub fn pgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<T
         return Ok(best_x);
     }
     for _ in 0..config.restarts {
-        let mut x_adv = if config.random_start { random_start(&x, config) } else { x.shallow_clone() };
+        let mut x_adv = if config.random_start {
+            random_start(&x, config)
+        } else {
+            x.shallow_clone()
+        };
         for _ in 0..config.steps {
             let (value, grad) = value_and_grad(objective, &x_adv);
             keep_best(&mut best_x, &mut best_value, &x_adv, &value);
-            x_adv = project(&(&x_adv + ascent_direction(&grad, config.norm) * config.step_size), &x, config);
+            x_adv = project(
+                &(&x_adv + ascent_direction(&grad, config.norm) * config.step_size),
+                &x,
+                config,
+            );
         }
         let value = tch::no_grad(|| objective(&x_adv)).detach();
         keep_best(&mut best_x, &mut best_value, &x_adv, &value);
@@ -64,14 +74,25 @@ mod tests {
         let objective = |x: &Tensor| -margin(&w, &y, x);
         for (norm, dual_norm) in [
             (Norm::Linf, w.abs().sum(Kind::Float).double_value(&[])),
-            (Norm::L2, w.square().sum(Kind::Float).sqrt().double_value(&[])),
+            (
+                Norm::L2,
+                w.square().sum(Kind::Float).sqrt().double_value(&[]),
+            ),
         ] {
-            let config = AttackConfig { norm, steps: 20, step_size: eps / 4.0, ..AttackConfig::linf(eps, 1, 1.0) };
+            let config = AttackConfig {
+                norm,
+                steps: 20,
+                step_size: eps / 4.0,
+                ..AttackConfig::linf(eps, 1, 1.0)
+            };
             let x_adv = pgd(&objective, &x, &config).unwrap();
             let drop = margin(&w, &y, &x) - margin(&w, &y, &x_adv);
             let expected = eps * dual_norm;
             let worst_error = (drop - expected).abs().max().double_value(&[]);
-            assert!(worst_error < 1e-4, "{norm:?}: margin fell by ε‖w‖ ± {worst_error}");
+            assert!(
+                worst_error < 1e-4,
+                "{norm:?}: margin fell by ε‖w‖ ± {worst_error}"
+            );
         }
     }
 
@@ -79,17 +100,26 @@ mod tests {
     fn stays_in_the_ball_and_the_box() {
         let x = Tensor::rand([64, 1, 5, 5], (Kind::Float, Device::Cpu));
         let target = Tensor::randn([64, 1, 5, 5], (Kind::Float, Device::Cpu)) * 3.0;
-        let objective = |x: &Tensor| (x * &target).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
+        let objective =
+            |x: &Tensor| (x * &target).sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
         for norm in [Norm::Linf, Norm::L2] {
             let eps = 0.3;
-            let config = AttackConfig { norm, random_start: true, restarts: 2, ..AttackConfig::linf(eps, 7, 0.2) };
+            let config = AttackConfig {
+                norm,
+                random_start: true,
+                restarts: 2,
+                ..AttackConfig::linf(eps, 7, 0.2)
+            };
             let x_adv = pgd(&objective, &x, &config).unwrap();
             let delta = (&x_adv - &x).reshape([64, -1]);
             let size = match norm {
                 Norm::Linf => delta.abs().amax([1], false),
                 Norm::L2 => delta.norm_scalaropt_dim(2.0, [1], false),
             };
-            assert!(size.max().double_value(&[]) <= eps + 1e-5, "{norm:?} left the ball");
+            assert!(
+                size.max().double_value(&[]) <= eps + 1e-5,
+                "{norm:?} left the ball"
+            );
             assert!(x_adv.min().double_value(&[]) >= 0.0 && x_adv.max().double_value(&[]) <= 1.0);
             assert!(bool::try_from(objective(&x_adv).ge_tensor(&objective(&x)).all()).unwrap());
         }
@@ -99,10 +129,18 @@ mod tests {
     fn more_restarts_are_never_weaker() {
         let x = Tensor::rand([128, 8], (Kind::Float, Device::Cpu));
         // A wiggly objective with many local optima.
-        let objective = |x: &Tensor| (x * 17.0).sin().sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+        let objective = |x: &Tensor| {
+            (x * 17.0)
+                .sin()
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        };
         let run = |restarts| {
             tch::manual_seed(3);
-            let config = AttackConfig { random_start: true, restarts, ..AttackConfig::linf(0.3, 5, 0.05) };
+            let config = AttackConfig {
+                random_start: true,
+                restarts,
+                ..AttackConfig::linf(0.3, 5, 0.05)
+            };
             objective(&pgd(&objective, &x, &config).unwrap())
         };
         let (one, five) = (run(1), run(5));
@@ -130,7 +168,13 @@ mod tests {
             (AttackConfig::linf(f64::NAN, 10, 0.1), "--eps"),
             (AttackConfig::linf(0.3, 0, 0.1), "--steps"),
             (AttackConfig::linf(0.3, 10, 0.0), "--step-size"),
-            (AttackConfig { restarts: 0, ..AttackConfig::linf(0.3, 10, 0.1) }, "--restarts"),
+            (
+                AttackConfig {
+                    restarts: 0,
+                    ..AttackConfig::linf(0.3, 10, 0.1)
+                },
+                "--restarts",
+            ),
         ] {
             let e = pgd(&objective, &x, &config).unwrap_err().to_string();
             assert!(e.starts_with(flag), "{e}");

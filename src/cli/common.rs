@@ -92,7 +92,12 @@ pub struct ThreatArgs {
 
 impl ThreatArgs {
     /// The attack settings for `dataset`, validated.
-    pub fn config(&self, dataset: DatasetName, random_start: bool, restarts: usize) -> anyhow::Result<AttackConfig> {
+    pub fn config(
+        &self,
+        dataset: DatasetName,
+        random_start: bool,
+        restarts: usize,
+    ) -> anyhow::Result<AttackConfig> {
         let defaults = dataset.threat();
         anyhow::ensure!(
             self.norm == Norm::Linf || self.eps.is_some(),

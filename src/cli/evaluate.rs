@@ -69,17 +69,38 @@ struct EvaluationResult {
 }
 
 fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAttack>> {
-    let base = args.threat.config(dataset, args.random_start, args.restarts)?;
-    let apgd = crate::attack::AttackConfig { steps: args.apgd_steps, ..base };
+    let base = args
+        .threat
+        .config(dataset, args.random_start, args.restarts)?;
+    let apgd = crate::attack::AttackConfig {
+        steps: args.apgd_steps,
+        ..base
+    };
     let mut out = Vec::new();
     for name in &args.attack {
         match name {
-            AttackName::Pgd => out.push(ClassifierAttack { method: Method::Pgd, config: base }),
-            AttackName::Fgsm => out.push(ClassifierAttack { method: Method::Fgsm, config: base }),
-            AttackName::ApgdCe => out.push(ClassifierAttack { method: Method::ApgdCe, config: apgd }),
-            AttackName::ApgdDlr => out.push(ClassifierAttack { method: Method::ApgdDlr, config: apgd }),
+            AttackName::Pgd => out.push(ClassifierAttack {
+                method: Method::Pgd,
+                config: base,
+            }),
+            AttackName::Fgsm => out.push(ClassifierAttack {
+                method: Method::Fgsm,
+                config: base,
+            }),
+            AttackName::ApgdCe => out.push(ClassifierAttack {
+                method: Method::ApgdCe,
+                config: apgd,
+            }),
+            AttackName::ApgdDlr => out.push(ClassifierAttack {
+                method: Method::ApgdDlr,
+                config: apgd,
+            }),
             AttackName::Strong => {
-                let paper = crate::attack::AttackConfig { random_start: false, restarts: 1, ..base };
+                let paper = crate::attack::AttackConfig {
+                    random_start: false,
+                    restarts: 1,
+                    ..base
+                };
                 out.extend(strong_suite(&paper, args.restarts.max(5), args.apgd_steps));
             }
         }
@@ -91,7 +112,10 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let loaded = checkpoint::load_classifier(&args.checkpoint, device)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
-        format!("--dataset: the checkpoint {} names no dataset; pass one", args.checkpoint.display())
+        format!(
+            "--dataset: the checkpoint {} names no dataset; pass one",
+            args.checkpoint.display()
+        )
     })?;
     let expected = loaded.info.model.image_shape();
     anyhow::ensure!(
@@ -107,16 +131,42 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         Some(n) => data.test.head(n as i64),
         None => data.test,
     };
-    let report = robustness::evaluate(loaded.model.as_ref(), &test, None, args.batch_size, &attacks)?;
-    let mut rows = vec![vec!["natural".to_string(), format!("{:.2}", 100.0 * report.natural_accuracy)]];
-    rows.extend(report.attacks.iter().map(|a| vec![a.attack.clone(), format!("{:.2}", 100.0 * a.accuracy)]));
+    let report = robustness::evaluate(
+        loaded.model.as_ref(),
+        &test,
+        None,
+        args.batch_size,
+        &attacks,
+    )?;
+    let mut rows = vec![vec![
+        "natural".to_string(),
+        format!("{:.2}", 100.0 * report.natural_accuracy),
+    ]];
+    rows.extend(
+        report
+            .attacks
+            .iter()
+            .map(|a| vec![a.attack.clone(), format!("{:.2}", 100.0 * a.accuracy)]),
+    );
     if report.attacks.len() > 1 {
-        rows.push(vec!["worst case".to_string(), format!("{:.2}", 100.0 * report.worst_case_accuracy)]);
+        rows.push(vec![
+            "worst case".to_string(),
+            format!("{:.2}", 100.0 * report.worst_case_accuracy),
+        ]);
     }
-    let threat = attacks.first().map_or(String::new(), |a| format!(", {:?} ε = {:.4}", a.config.norm, a.config.eps));
-    println!("{} on {dataset} test ({} images{threat})", loaded.info.model.name(), report.examples);
+    let threat = attacks.first().map_or(String::new(), |a| {
+        format!(", {:?} ε = {:.4}", a.config.norm, a.config.eps)
+    });
+    println!(
+        "{} on {dataset} test ({} images{threat})",
+        loaded.info.model.name(),
+        report.examples
+    );
     print!("{}", table::markdown(&["attack", "accuracy %"], &rows));
-    let out = args.out.clone().unwrap_or_else(|| args.checkpoint.with_file_name(format!("eval-{dataset}.json")));
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.checkpoint
+            .with_file_name(format!("eval-{dataset}.json"))
+    });
     let result = EvaluationResult {
         checkpoint: args.checkpoint.clone(),
         model: loaded.info.model.name().to_string(),

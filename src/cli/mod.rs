@@ -1,4 +1,5 @@
 //! The command-line interface: one file per subcommand.
+pub mod bench;
 pub mod common;
 pub mod data;
 pub mod demo;
@@ -31,6 +32,11 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// A quick end-to-end run that ends with a results table.
     Demo(demo::Args),
+    /// Time training steps beside the PyTorch peer.
+    Bench(bench::Args),
+    /// Time one step kind in this process (used by `bench`).
+    #[command(hide = true)]
+    BenchStep(bench::StepArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrainSupervised(args) => train_supervised::run(args, &cli.global, device),
         Command::Evaluate(args) => evaluate::run(args, &cli.global, device),
         Command::Demo(args) => demo::run(args, &cli.global, device),
+        Command::Bench(args) => bench::run(args, &cli.global),
+        Command::BenchStep(args) => bench::run_step(args, device),
     }
 }

@@ -69,8 +69,48 @@ pub fn evaluate(
         attacks: attacks
             .iter()
             .zip(survived)
-            .map(|(a, k)| AttackAccuracy { attack: a.label(), settings: *a, accuracy: fraction(k) })
+            .map(|(a, k)| AttackAccuracy {
+                attack: a.label(),
+                settings: *a,
+                accuracy: fraction(k),
+            })
             .collect(),
         worst_case_accuracy: fraction(if attacks.is_empty() { natural } else { worst }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::classifier::strong_suite;
+    use crate::attack::AttackConfig;
+    use crate::data::synthetic;
+    use crate::nn::ModelSpec;
+    use tch::{nn, Device};
+
+    #[test]
+    fn worst_case_is_never_weaker_than_any_attack_and_eps_zero_is_natural() {
+        tch::manual_seed(0);
+        let data = synthetic::class_templates(96, [1, 28, 28], 10, 0.1, 4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = ModelSpec::BaselineH {
+            image_shape: [1, 28, 28],
+            num_classes: 10,
+        }
+        .build_classifier(&vs.root());
+        let base = AttackConfig::linf(0.05, 3, 0.02);
+        let report = evaluate(model.as_ref(), &data, None, 48, &strong_suite(&base, 2, 5)).unwrap();
+        assert_eq!(report.attacks.len(), 4);
+        for attack in &report.attacks {
+            assert!(
+                report.worst_case_accuracy <= attack.accuracy,
+                "{}",
+                attack.attack
+            );
+            assert!(attack.accuracy <= report.natural_accuracy);
+        }
+        let zero = AttackConfig::linf(0.0, 3, 0.02);
+        let report = evaluate(model.as_ref(), &data, None, 48, &strong_suite(&zero, 2, 5)).unwrap();
+        assert_eq!(report.worst_case_accuracy, report.natural_accuracy);
+    }
 }

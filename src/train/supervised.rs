@@ -14,8 +14,9 @@ use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tch::nn::ModuleT;
 use tch::nn::VarStore;
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// Settings of a supervised run; defaults are the paper's (SPEC §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +162,30 @@ fn check_resumable(
     Ok(())
 }
 
+/// One optimisation step of a classifier on the cross-entropy of `(x, y)`, on PGD examples
+/// when `attack` is given (Madry et al.; the attack runs the model in evaluation mode).
+/// Returns the loss and the detached logits; a non-finite loss is an error and no update.
+pub fn classifier_step(
+    model: &dyn ModuleT,
+    adam: &mut Adam,
+    x: &Tensor,
+    y: &Tensor,
+    attack: Option<&ClassifierAttack>,
+) -> Result<(f64, Tensor)> {
+    let x = match attack {
+        Some(attack) => attack.perturb(model, x, y)?,
+        None => x.shallow_clone(),
+    };
+    let logits = model.forward_t(&x, true);
+    let loss = logits.cross_entropy_for_logits(y);
+    let value = loss.double_value(&[]);
+    if !value.is_finite() {
+        return Err(Error::Diverged(format!("loss is {value}")));
+    }
+    adam.backward_step(&loss);
+    Ok((value, logits.detach()))
+}
+
 /// Trains Baseline-H on `data`, writing checkpoints and the log under `out_dir`.
 /// With `resume`, continues from `out_dir/resume.safetensors` when it exists.
 pub fn train(
@@ -208,7 +233,10 @@ pub fn train(
         let _ = std::fs::remove_file(&files.log);
     }
 
-    let attack = config.adversarial.map(|config| ClassifierAttack { method: Method::Pgd, config });
+    let attack = config.adversarial.map(|config| ClassifierAttack {
+        method: Method::Pgd,
+        config,
+    });
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
         let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
@@ -229,22 +257,19 @@ pub fn train(
             if data.name.augments() {
                 x = augment::random_crop_flip(&x, &mut augment_rng);
             }
-            if let Some(attack) = &attack {
-                x = attack.perturb(model.as_ref(), &x, &y)?;
-            }
-            let logits = model.forward_t(&x, true);
-            let loss = logits.cross_entropy_for_logits(&y);
-            let loss_value = loss.double_value(&[]);
-            if !loss_value.is_finite() {
-                return Err(Error::Diverged(format!(
-                    "loss is {loss_value} at epoch {} step {step}; try a lower --lr",
-                    epoch + 1
-                )));
-            }
-            adam.backward_step(&loss);
+            let (loss_value, logits) =
+                classifier_step(model.as_ref(), &mut adam, &x, &y, attack.as_ref()).map_err(
+                    |e| match e {
+                        Error::Diverged(m) => Error::Diverged(format!(
+                            "{m} at epoch {} step {step}; try a lower --lr",
+                            epoch + 1
+                        )),
+                        other => other,
+                    },
+                )?;
             let n = y.size()[0];
             loss_sum += loss_value * n as f64;
-            hits += correct(&logits.detach(), &y);
+            hits += correct(&logits, &y);
             seen += n;
             bar.inc(1);
             bar.set_message(format!(
@@ -261,8 +286,17 @@ pub fn train(
             (train_accuracy, None)
         } else {
             let attacks: Vec<_> = attack.into_iter().collect();
-            let report = robustness::evaluate(model.as_ref(), &data.train, Some(&parts.validation), 512, &attacks)?;
-            (report.natural_accuracy, attack.map(|_| report.worst_case_accuracy))
+            let report = robustness::evaluate(
+                model.as_ref(),
+                &data.train,
+                Some(&parts.validation),
+                512,
+                &attacks,
+            )?;
+            (
+                report.natural_accuracy,
+                attack.map(|_| report.worst_case_accuracy),
+            )
         };
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -273,7 +307,9 @@ pub fn train(
             seconds,
             images_per_second: seen as f64 / seconds,
         };
-        let adversarial = val_adversarial_accuracy.map_or(String::new(), |a| format!(" ({:.2}% under attack)", 100.0 * a));
+        let adversarial = val_adversarial_accuracy.map_or(String::new(), |a| {
+            format!(" ({:.2}% under attack)", 100.0 * a)
+        });
         eprintln!(
             "epoch {}/{}: loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%{adversarial}, {:.0} images/s",
             record.epoch, config.epochs, record.train_loss, 100.0 * record.train_accuracy,
