@@ -8,12 +8,12 @@
 use crate::atomic::{write_atomic, write_json_atomic};
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
-use crate::nn::ModelSpec;
+use crate::nn::{ModelSpec, Network};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 const METADATA_KEY: &str = "wcmi";
@@ -219,20 +219,20 @@ pub fn save_model(path: &Path, vs: &VarStore, info: &CheckpointInfo) -> Result<(
     save(path, &named_variables(vs), info)
 }
 
-/// A classifier rebuilt from a checkpoint.
-pub struct LoadedClassifier {
+/// A network rebuilt from a checkpoint.
+pub struct LoadedModel {
     pub info: CheckpointInfo,
     pub vs: VarStore,
-    pub model: Box<dyn ModuleT>,
+    pub network: Network,
 }
 
-/// Rebuilds the classifier a checkpoint describes and loads its weights.
-pub fn load_classifier(path: &Path, device: Device) -> Result<LoadedClassifier> {
+/// Rebuilds the network a checkpoint describes and loads its weights.
+pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let (info, tensors) = read(path)?;
     let vs = VarStore::new(device);
-    let model = info.model.build_classifier(&vs.root());
+    let network = info.model.build(&vs.root());
     load_into(&vs, &tensors, "", path)?;
-    Ok(LoadedClassifier { info, vs, model })
+    Ok(LoadedModel { info, vs, network })
 }
 
 #[cfg(test)]

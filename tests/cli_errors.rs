@@ -117,7 +117,7 @@ fn checkpoints_of_another_model_or_shape() {
         image_shape: [3, 32, 32],
         num_classes: 10,
     }
-    .build_classifier(&vs.root());
+    .build(&vs.root());
     let shape = dir.path().join("cifar.safetensors");
     checkpoint::save_model(&shape, &vs, &info).unwrap();
     fails_with(

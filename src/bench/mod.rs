@@ -69,7 +69,7 @@ pub fn time_steps(
         image_shape: shape,
         num_classes: 10,
     }
-    .build_classifier(&vs.root());
+    .build(&vs.root());
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(1e-4))?;
     let threat = DatasetName::Mnist.threat();
     let attack = match kind {
@@ -79,8 +79,7 @@ pub fn time_steps(
             config: AttackConfig::linf(threat.eps, threat.steps, threat.step_size),
         }),
     };
-    let mut step =
-        || classifier_step(model.as_ref(), &mut adam, &x, &y, attack.as_ref()).map(|_| ());
+    let mut step = || classifier_step(&model, &mut adam, &x, &y, attack.as_ref()).map(|_| ());
     for _ in 0..warmup {
         step()?;
     }

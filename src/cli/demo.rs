@@ -47,8 +47,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         ..Default::default()
     };
     let outcome = supervised::train(&data, &config, &args.out, false, device)?;
-    let loaded = checkpoint::load_classifier(&outcome.checkpoint, device)?;
-    let test = accuracy(loaded.model.as_ref(), &data.test, None, 512);
+    let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
+    let test = accuracy(&loaded.network, &data.test, None, 512);
     let rows = vec![vec![
         "Baseline-H (supervised)".to_string(),
         source.to_string(),

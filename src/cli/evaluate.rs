@@ -110,7 +110,7 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    let loaded = checkpoint::load_classifier(&args.checkpoint, device)?;
+    let loaded = checkpoint::load_model(&args.checkpoint, device)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
         format!(
             "--dataset: the checkpoint {} names no dataset; pass one",
@@ -131,13 +131,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         Some(n) => data.test.head(n as i64),
         None => data.test,
     };
-    let report = robustness::evaluate(
-        loaded.model.as_ref(),
-        &test,
-        None,
-        args.batch_size,
-        &attacks,
-    )?;
+    let report = robustness::evaluate(&loaded.network, &test, None, args.batch_size, &attacks)?;
     let mut rows = vec![vec![
         "natural".to_string(),
         format!("{:.2}", 100.0 * report.natural_accuracy),

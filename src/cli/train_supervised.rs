@@ -63,8 +63,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         .out
         .unwrap_or_else(|| default_out("supervised", args.dataset, global.seed));
     let outcome = supervised::train(&data, &config, &out, args.resume, device)?;
-    let loaded = checkpoint::load_classifier(&outcome.checkpoint, device)?;
-    let test = accuracy(loaded.model.as_ref(), &data.test, None, 512);
+    let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
+    let test = accuracy(&loaded.network, &data.test, None, 512);
     println!(
         "best epoch {} (validation selection score {:.2}%), natural test accuracy {:.2}%\ncheckpoint: {}",
         outcome.best_epoch,

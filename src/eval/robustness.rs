@@ -97,9 +97,9 @@ mod tests {
             image_shape: [1, 28, 28],
             num_classes: 10,
         }
-        .build_classifier(&vs.root());
+        .build(&vs.root());
         let base = AttackConfig::linf(0.05, 3, 0.02);
-        let report = evaluate(model.as_ref(), &data, None, 48, &strong_suite(&base, 2, 5)).unwrap();
+        let report = evaluate(&model, &data, None, 48, &strong_suite(&base, 2, 5)).unwrap();
         assert_eq!(report.attacks.len(), 4);
         for attack in &report.attacks {
             assert!(
@@ -110,7 +110,7 @@ mod tests {
             assert!(attack.accuracy <= report.natural_accuracy);
         }
         let zero = AttackConfig::linf(0.0, 3, 0.02);
-        let report = evaluate(model.as_ref(), &data, None, 48, &strong_suite(&zero, 2, 5)).unwrap();
+        let report = evaluate(&model, &data, None, 48, &strong_suite(&zero, 2, 5)).unwrap();
         assert_eq!(report.worst_case_accuracy, report.natural_accuracy);
     }
 }

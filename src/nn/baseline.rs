@@ -8,6 +8,7 @@ use tch::Tensor;
 pub struct BaselineH {
     pub encoder: Encoder,
     pub head: Head,
+    num_classes: i64,
 }
 
 impl BaselineH {
@@ -15,7 +16,12 @@ impl BaselineH {
         Self {
             encoder: Encoder::new(&(vs / "encoder"), image_shape),
             head: Head::new(&(vs / "head"), HeadKind::Mlp, num_classes),
+            num_classes,
         }
+    }
+
+    pub fn num_classes(&self) -> i64 {
+        self.num_classes
     }
 }
 

@@ -3,7 +3,6 @@
 //! (7×7 for 28×28 inputs, 8×8 for 32×32), the representation side maps z to one H-vector, and
 //! the score of a pair at a position is their dot product.
 use super::blocks::{ConvBlock, ResidualBlock1x1};
-use super::encoder::REPRESENTATION_DIM;
 use tch::nn;
 use tch::Tensor;
 
@@ -19,7 +18,9 @@ pub struct Critic {
 }
 
 impl Critic {
-    pub fn new(vs: &nn::Path, in_channels: i64, width: i64) -> Self {
+    /// A critic for `in_channels`-channel images and `representation_dim`-d representations
+    /// (64 for the encoder; the number of classes for a classifier's logits).
+    pub fn new(vs: &nn::Path, in_channels: i64, representation_dim: i64, width: i64) -> Self {
         let image = vs / "image";
         Self {
             image_conv1: ConvBlock::new(&(&image / "conv1"), in_channels, 64),
@@ -27,7 +28,7 @@ impl Critic {
             image_block: ResidualBlock1x1::new(&(&image / "block"), 128, width),
             representation_block: ResidualBlock1x1::new(
                 &(vs / "representation"),
-                REPRESENTATION_DIM,
+                representation_dim,
                 width,
             ),
         }
@@ -41,7 +42,7 @@ impl Critic {
             .flatten(2, -1)
     }
 
-    /// Representation side: `[N, 64]` → `[N, width]` (z as a 1×1 feature map).
+    /// Representation side: `[N, d]` → `[N, width]` (z as a 1×1 feature map).
     pub fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {
         let n = z.size()[0];
         z.view([n, -1, 1, 1])

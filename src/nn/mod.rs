@@ -6,14 +6,17 @@ pub mod critic;
 pub mod encoder;
 pub mod heads;
 pub mod init;
+pub mod vector_critic;
 
 pub use baseline::BaselineH;
 pub use critic::Critic;
 pub use encoder::Encoder;
 pub use heads::{Head, HeadKind};
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
+use tch::Tensor;
 
 /// What a checkpoint holds, enough to rebuild the network before loading its weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,13 +36,13 @@ impl ModelSpec {
         }
     }
 
-    /// Builds the classifier (pixels → logits) the spec describes under `vs`.
-    pub fn build_classifier(&self, vs: &nn::Path) -> Box<dyn ModuleT> {
+    /// Builds the network the spec describes under `vs`.
+    pub fn build(&self, vs: &nn::Path) -> Network {
         match *self {
             ModelSpec::BaselineH {
                 image_shape,
                 num_classes,
-            } => Box::new(BaselineH::new(vs, image_shape, num_classes)),
+            } => Network::BaselineH(BaselineH::new(vs, image_shape, num_classes)),
         }
     }
 
@@ -50,10 +53,63 @@ impl ModelSpec {
     }
 }
 
+/// A network rebuilt from a [`ModelSpec`]. As a `ModuleT` it maps pixels to logits; its named
+/// layers can serve as the representation whose mutual information is measured.
+#[derive(Debug)]
+pub enum Network {
+    BaselineH(BaselineH),
+}
+
+impl Network {
+    /// The layers [`Network::layer`] accepts, with their widths.
+    pub fn layers(&self) -> Vec<(&'static str, i64)> {
+        match self {
+            Network::BaselineH(model) => vec![
+                ("encoder", encoder::REPRESENTATION_DIM),
+                ("logits", model.num_classes()),
+            ],
+        }
+    }
+
+    /// The output of layer `name` for pixels `x`, in evaluation mode.
+    pub fn layer(&self, name: &str, x: &Tensor) -> Result<Tensor> {
+        match (self, name) {
+            (Network::BaselineH(model), "encoder") => Ok(model.encoder.forward_t(x, false)),
+            (Network::BaselineH(model), "logits") => Ok(model.forward_t(x, false)),
+            _ => {
+                let known: Vec<_> = self.layers().iter().map(|(n, _)| *n).collect();
+                Err(Error::invalid(
+                    "--layer",
+                    format!(
+                        "no layer '{name}' in this model (it has: {})",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    pub fn layer_width(&self, name: &str) -> Result<i64> {
+        self.layers()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, w)| w)
+            .ok_or_else(|| Error::invalid("--layer", format!("no layer '{name}' in this model")))
+    }
+}
+
+impl ModuleT for Network {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            Network::BaselineH(model) => model.forward_t(x, train),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind, Tensor};
+    use tch::{Device, Kind};
 
     fn count(vs: &nn::VarStore) -> i64 {
         vs.trainable_variables()
@@ -113,7 +169,7 @@ mod tests {
     fn critic_scores_every_pair_at_every_location() {
         for (shape, positions) in [([1, 28, 28], 49), ([3, 32, 32], 64)] {
             let vs = nn::VarStore::new(Device::Cpu);
-            let critic = Critic::new(&vs.root(), shape[0], 32);
+            let critic = Critic::new(&vs.root(), shape[0], 64, 32);
             assert_eq!(
                 count(&vs),
                 conv_block(shape[0], 64)
@@ -140,7 +196,7 @@ mod tests {
     #[test]
     fn shortcut_starts_near_identity() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _ = Critic::new(&vs.root(), 1, 128);
+        let _ = Critic::new(&vs.root(), 1, 64, 128);
         let w = vs.variables()["representation.shortcut.weight"].view([128, 64]);
         assert_eq!(w.diagonal(0, 0, 1).min().double_value(&[]), 1.0);
         assert!(w.narrow(0, 64, 64).abs().max().double_value(&[]) <= 0.01);
@@ -162,7 +218,7 @@ mod tests {
             image_shape: [1, 28, 28],
             num_classes: 10,
         };
-        let model = spec.build_classifier(&vs.root());
+        let model = spec.build(&vs.root());
         let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
         assert_eq!(model.forward_t(&x, false).size(), [3, 10]);
         assert_eq!(

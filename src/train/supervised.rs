@@ -208,7 +208,7 @@ pub fn train(
 
     seed::seed_torch(config.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
-    let model = spec.build_classifier(&vs.root());
+    let model = spec.build(&vs.root());
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
     let (mut start, mut best_epoch, mut best_val) = (0, 0, f64::NEG_INFINITY);
 
@@ -257,16 +257,14 @@ pub fn train(
             if data.name.augments() {
                 x = augment::random_crop_flip(&x, &mut augment_rng);
             }
-            let (loss_value, logits) =
-                classifier_step(model.as_ref(), &mut adam, &x, &y, attack.as_ref()).map_err(
-                    |e| match e {
-                        Error::Diverged(m) => Error::Diverged(format!(
-                            "{m} at epoch {} step {step}; try a lower --lr",
-                            epoch + 1
-                        )),
-                        other => other,
-                    },
-                )?;
+            let (loss_value, logits) = classifier_step(&model, &mut adam, &x, &y, attack.as_ref())
+                .map_err(|e| match e {
+                    Error::Diverged(m) => Error::Diverged(format!(
+                        "{m} at epoch {} step {step}; try a lower --lr",
+                        epoch + 1
+                    )),
+                    other => other,
+                })?;
             let n = y.size()[0];
             loss_sum += loss_value * n as f64;
             hits += correct(&logits, &y);
@@ -286,13 +284,8 @@ pub fn train(
             (train_accuracy, None)
         } else {
             let attacks: Vec<_> = attack.into_iter().collect();
-            let report = robustness::evaluate(
-                model.as_ref(),
-                &data.train,
-                Some(&parts.validation),
-                512,
-                &attacks,
-            )?;
+            let report =
+                robustness::evaluate(&model, &data.train, Some(&parts.validation), 512, &attacks)?;
             (
                 report.natural_accuracy,
                 attack.map(|_| report.worst_case_accuracy),
