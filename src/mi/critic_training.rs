@@ -173,7 +173,7 @@ pub fn held_out(
     }
     let values = batches[..config.test_batches]
         .iter()
-        .map(|b| test_estimate(b))
+        .map(&mut *test_estimate)
         .collect::<Result<Vec<f64>>>()?;
     let (mean, ci) = mean_ci95(&values);
     Ok((mean, ci, values))
