@@ -4,6 +4,7 @@ use tch::{Device, Tensor};
 use wcmi::data::synthetic::CorrelatedGaussians;
 use wcmi::mi::bounds::{estimate, Bound};
 use wcmi::mi::critic_training::{held_out, train_critic, CriticConfig};
+use wcmi::nn::critic::SeparableCritic;
 use wcmi::nn::vector_critic::VectorCritic;
 
 const DIM: usize = 4;
@@ -27,7 +28,7 @@ fn estimate_gaussians(truth: &CorrelatedGaussians, bound: Bound) -> f64 {
     let mut train_estimate = |index: &Tensor| {
         Ok(estimate(
             bound,
-            &critic.scores(&x.index_select(0, index), &y.index_select(0, index)),
+            &critic.scores(&x.index_select(0, index), &y.index_select(0, index), true),
         ))
     };
     train_critic(&vs, &train, &config, &mut train_estimate).unwrap();
@@ -37,6 +38,7 @@ fn estimate_gaussians(truth: &CorrelatedGaussians, bound: Bound) -> f64 {
             critic.scores(
                 &x_test.index_select(0, index),
                 &y_test.index_select(0, index),
+                false,
             )
         });
         Ok(estimate(bound, &u).double_value(&[]))

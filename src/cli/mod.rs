@@ -3,7 +3,9 @@ pub mod bench;
 pub mod common;
 pub mod data;
 pub mod demo;
+pub mod estimate_mi;
 pub mod evaluate;
+pub mod mixture_check;
 pub mod train_supervised;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,12 @@ pub enum Command {
     TrainSupervised(train_supervised::Args),
     /// Evaluate a checkpoint on a dataset's test set.
     Evaluate(evaluate::Args),
+    /// Estimate the MI between images and a model layer, normal or worst case.
+    EstimateMi(estimate_mi::EstimateArgs),
+    /// Normal and worst-case MI, representation vulnerability, and the Theorem 3.4 bound.
+    Vulnerability(estimate_mi::MiArgs),
+    /// Estimated against exact representation vulnerability on the Gaussian mixture.
+    MixtureCheck(mixture_check::Args),
     /// A quick end-to-end run that ends with a results table.
     Demo(demo::Args),
     /// Time training steps beside the PyTorch peer.
@@ -45,6 +53,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data::run(command, &cli.global),
         Command::TrainSupervised(args) => train_supervised::run(args, &cli.global, device),
         Command::Evaluate(args) => evaluate::run(args, &cli.global, device),
+        Command::EstimateMi(args) => estimate_mi::run_estimate(args, &cli.global, device),
+        Command::Vulnerability(args) => estimate_mi::run_vulnerability(args, &cli.global, device),
+        Command::MixtureCheck(args) => mixture_check::run(args, &cli.global),
         Command::Demo(args) => demo::run(args, &cli.global, device),
         Command::Bench(args) => bench::run(args, &cli.global),
         Command::BenchStep(args) => bench::run_step(args, device),

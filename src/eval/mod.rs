@@ -1,3 +1,6 @@
-//! Evaluation of trained models: natural accuracy, and accuracy under attacks.
+//! Evaluation of trained models: natural accuracy, accuracy under attacks, and representation
+//! vulnerability.
 pub mod accuracy;
+pub mod mixture_check;
 pub mod robustness;
+pub mod vulnerability;

@@ -1,4 +1,4 @@
-//! MI between images and a frozen representation, normal and worst case (SPEC §4, the paper's
+//! MI between inputs and a frozen representation, normal and worst case (SPEC §4, the paper's
 //! Algorithms 1–2): a fresh critic is trained on training batches; for the worst case each batch
 //! is first moved by PGD, with g and the critic fixed, to the x' that lowers Î(x'; g(x')), and the
 //! critic then steps to raise Î on (x', g(x')). The estimate is the mean over K held-out test
@@ -6,8 +6,9 @@
 use super::bounds::{estimate, Bound};
 use super::critic_training::{held_out, train_critic, CriticConfig, MiEstimate};
 use crate::attack::{pgd, AttackConfig};
-use crate::data::LabelledImages;
 use crate::error::Result;
+use crate::nn::critic::{scores_from_features, SeparableCritic};
+use crate::nn::vector_critic::VectorCritic;
 use crate::nn::Critic;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
@@ -18,27 +19,62 @@ use tch::{Device, Tensor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttackGradient {
-    /// Through g(x') only; the critic's image side sees x' but is detached (the paper's code).
+    /// Through g(x') only; the critic's input side sees x' but is detached (the paper's code).
     Representation,
     /// Through the whole critic as well (the paper's Algorithm 1 as written).
     Full,
 }
 
+/// The critic to train: the image critic of SPEC §3, or a small MLP critic for vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CriticSpec {
+    Image {
+        in_channels: i64,
+        width: i64,
+    },
+    Vector {
+        input_dim: i64,
+        hidden: i64,
+        embedding: i64,
+    },
+}
+
+impl CriticSpec {
+    pub fn build(&self, vs: &tch::nn::Path, representation_dim: i64) -> Box<dyn SeparableCritic> {
+        match *self {
+            CriticSpec::Image { in_channels, width } => {
+                Box::new(Critic::new(vs, in_channels, representation_dim, width))
+            }
+            CriticSpec::Vector {
+                input_dim,
+                hidden,
+                embedding,
+            } => Box::new(VectorCritic::new(
+                vs,
+                input_dim,
+                representation_dim,
+                hidden,
+                embedding,
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RepresentationMiConfig {
     pub critic: CriticConfig,
-    /// The critic width H (the paper: 2048).
-    pub critic_width: i64,
+    pub critic_spec: CriticSpec,
     /// PGD settings for the worst case; `None` for the normal estimate.
     pub attack: Option<AttackConfig>,
     pub attack_gradient: AttackGradient,
 }
 
-/// Î at the inputs PGD finds to *lower* it, with the critic in evaluation mode. The MI estimate
-/// couples the batch, so its negation is given to every sample alike: PGD then keeps the best
-/// iterate per batch.
+/// The inputs PGD finds to *lower* Î(x'; g(x')), with the critic in evaluation mode. The MI
+/// estimate couples the batch, so its negation is given to every sample alike: PGD then keeps
+/// the best iterate per batch.
 pub fn worst_case_inputs(
-    critic: &Critic,
+    critic: &dyn SeparableCritic,
     representation: &dyn Fn(&Tensor) -> Tensor,
     x: &Tensor,
     bound: Bound,
@@ -50,8 +86,8 @@ pub fn worst_case_inputs(
         let z = representation(x_adv);
         let u = match gradient {
             AttackGradient::Representation => {
-                let image = tch::no_grad(|| critic.image_features(x_adv, false));
-                Critic::scores_from_features(&critic.representation_features(&z, false), &image)
+                let input = tch::no_grad(|| critic.input_features(x_adv, false));
+                scores_from_features(&critic.representation_features(&z, false), &input)
             }
             AttackGradient::Full => critic.scores(x_adv, &z, false),
         };
@@ -60,12 +96,12 @@ pub fn worst_case_inputs(
     pgd(&objective, x, attack)
 }
 
-/// Estimates I(X; g(X)) — or its worst case — for `representation` (`[N, C, H, W]` →
-/// `[N, representation_dim]`) on `train` and `test` indices of `data`.
+/// Estimates I(X; g(X)), or its worst case, for `representation` (`[N, …]` → `[N, d]`) with a
+/// fresh critic. `inputs` maps a batch of indices to inputs; `train` and `test` are indices.
 pub fn estimate_mi(
     representation: &dyn Fn(&Tensor) -> Tensor,
     representation_dim: i64,
-    data: &LabelledImages,
+    inputs: &dyn Fn(&Tensor) -> Tensor,
     train: &[i64],
     test: &[i64],
     config: &RepresentationMiConfig,
@@ -77,18 +113,13 @@ pub fn estimate_mi(
     }
     seed::seed_torch(config.critic.seed, Stream::Init, 1);
     let vs = VarStore::new(device);
-    let critic = Critic::new(
-        &vs.root(),
-        data.image_shape()[0],
-        representation_dim,
-        config.critic_width,
-    );
+    let critic = config.critic_spec.build(&vs.root(), representation_dim);
     let bound = config.critic.bound;
-    let inputs = |index: &Tensor| -> Result<Tensor> {
-        let (x, _) = data.batch(index);
+    let batch = |index: &Tensor| -> Result<Tensor> {
+        let x = inputs(index);
         match &config.attack {
             Some(attack) => worst_case_inputs(
-                &critic,
+                critic.as_ref(),
                 representation,
                 &x,
                 bound,
@@ -99,14 +130,14 @@ pub fn estimate_mi(
         }
     };
     let mut train_estimate = |index: &Tensor| -> Result<Tensor> {
-        let x = inputs(index)?;
+        let x = batch(index)?;
         let z = tch::no_grad(|| representation(&x));
         Ok(estimate(bound, &critic.scores(&x, &z, true)))
     };
     let (training_curve, chosen_epoch) =
         train_critic(&vs, train, &config.critic, &mut train_estimate)?;
     let mut test_estimate = |index: &Tensor| -> Result<f64> {
-        let x = inputs(index)?;
+        let x = batch(index)?;
         Ok(
             tch::no_grad(|| estimate(bound, &critic.scores(&x, &representation(&x), false)))
                 .double_value(&[]),

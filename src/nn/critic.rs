@@ -9,6 +9,31 @@ use tch::Tensor;
 /// The paper's critic width H.
 pub const PAPER_WIDTH: i64 = 2048;
 
+/// A critic that scores every (input, representation) pair of a batch by a dot product of
+/// features computed separately on each side (SPEC §2's `u[i, j, p]`).
+pub trait SeparableCritic {
+    /// Input side: `[N, …]` → `[N, width, P]`.
+    fn input_features(&self, x: &Tensor, train: bool) -> Tensor;
+    /// Representation side: `[N, d]` → `[N, width]`.
+    fn representation_features(&self, z: &Tensor, train: bool) -> Tensor;
+
+    /// `u[i, j, p]` = T(x_j at position p, z_i).
+    fn scores(&self, x: &Tensor, z: &Tensor, train: bool) -> Tensor {
+        scores_from_features(
+            &self.representation_features(z, train),
+            &self.input_features(x, train),
+        )
+    }
+}
+
+/// Scores of every pair from the two sides' features: `u[i, j, p]` = ⟨rep_i, input_j at p⟩,
+/// `[N, N, P]`, positives on the diagonal i = j (SPEC §2).
+pub fn scores_from_features(representation: &Tensor, input: &Tensor) -> Tensor {
+    let (n, width, p) = input.size3().expect("input features are [N, width, P]");
+    let input = input.permute([1, 0, 2]).reshape([width, n * p]);
+    representation.matmul(&input).view([-1, n, p])
+}
+
 #[derive(Debug)]
 pub struct Critic {
     image_conv1: ConvBlock,
@@ -33,9 +58,11 @@ impl Critic {
             ),
         }
     }
+}
 
+impl SeparableCritic for Critic {
     /// Image side: `[N, C, H, W]` → `[N, width, P]`.
-    pub fn image_features(&self, x: &Tensor, train: bool) -> Tensor {
+    fn input_features(&self, x: &Tensor, train: bool) -> Tensor {
         x.apply_t(&self.image_conv1, train)
             .apply_t(&self.image_conv2, train)
             .apply_t(&self.image_block, train)
@@ -43,26 +70,10 @@ impl Critic {
     }
 
     /// Representation side: `[N, d]` → `[N, width]` (z as a 1×1 feature map).
-    pub fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {
+    fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {
         let n = z.size()[0];
         z.view([n, -1, 1, 1])
             .apply_t(&self.representation_block, train)
             .view([n, -1])
-    }
-
-    /// Scores of every pair from the two sides' features: `u[i, j, p]` = ⟨rep_i, image_j at p⟩,
-    /// `[N, N, P]`, positives on the diagonal i = j (SPEC §2).
-    pub fn scores_from_features(representation: &Tensor, image: &Tensor) -> Tensor {
-        let (n, width, p) = image.size3().expect("image features are [N, width, P]");
-        let image = image.permute([1, 0, 2]).reshape([width, n * p]);
-        representation.matmul(&image).view([-1, n, p])
-    }
-
-    /// `u[i, j, p]` = T(x_j at position p, z_i).
-    pub fn scores(&self, x: &Tensor, z: &Tensor, train: bool) -> Tensor {
-        Self::scores_from_features(
-            &self.representation_features(z, train),
-            &self.image_features(x, train),
-        )
     }
 }

@@ -108,6 +108,7 @@ impl ModuleT for Network {
 
 #[cfg(test)]
 mod tests {
+    use super::critic::SeparableCritic;
     use super::*;
     use tch::{Device, Kind};
 
@@ -182,7 +183,7 @@ mod tests {
                 (Kind::Float, Device::Cpu),
             );
             let z = Tensor::randn([6, 64], (Kind::Float, Device::Cpu));
-            let image = critic.image_features(&x, false);
+            let image = critic.input_features(&x, false);
             let rep = critic.representation_features(&z, false);
             assert_eq!(image.size(), [6, 32, positions]);
             let u = critic.scores(&x, &z, false);

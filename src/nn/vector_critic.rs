@@ -1,5 +1,6 @@
 //! A separable critic for vector data, T(a, b) = f(a)ᵀh(b) with two small MLPs: the critic of the
 //! ground-truth tests on correlated Gaussians (its scores have the `[N, N, 1]` layout of SPEC §2).
+use super::critic::SeparableCritic;
 use super::init;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -26,12 +27,15 @@ impl VectorCritic {
             b_side: mlp(vs / "b", b_dim, hidden, embedding),
         }
     }
+}
 
-    /// `u[i, j, 0]` = T(a_j, b_i), positives on the diagonal.
-    pub fn scores(&self, a: &Tensor, b: &Tensor) -> Tensor {
-        self.b_side
-            .forward(b)
-            .matmul(&self.a_side.forward(a).transpose(0, 1))
-            .unsqueeze(-1)
+impl SeparableCritic for VectorCritic {
+    /// `[N, a_dim]` → `[N, embedding, 1]`: a single "position".
+    fn input_features(&self, a: &Tensor, _train: bool) -> Tensor {
+        self.a_side.forward(a).unsqueeze(-1)
+    }
+
+    fn representation_features(&self, b: &Tensor, _train: bool) -> Tensor {
+        self.b_side.forward(b)
     }
 }

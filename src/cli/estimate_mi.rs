@@ -1,0 +1,248 @@
+//! `wcmi estimate-mi` and `wcmi vulnerability`: MI between images and a checkpoint's layer,
+//! normal and worst case, the representation vulnerability and the Theorem 3.4 bound.
+use super::common::{positive, GlobalArgs, ThreatArgs};
+use crate::atomic::write_json_atomic;
+use crate::checkpoint::{self, LoadedModel};
+use crate::data::{split, DatasetName};
+use crate::eval::vulnerability;
+use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
+use crate::mi::{Bound, CriticConfig};
+use crate::report::table;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+#[derive(clap::Args, Debug)]
+pub struct MiArgs {
+    /// A model checkpoint.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset (default: the checkpoint's own).
+    #[arg(long)]
+    pub dataset: Option<DatasetName>,
+    /// The layer used as representation: `encoder` (64-d) or `logits`.
+    #[arg(long, default_value = "encoder")]
+    pub layer: String,
+    /// The MI bound the critic maximises and reports.
+    #[arg(long, value_enum, default_value = "dv")]
+    pub bound: Bound,
+    /// Critic width H (the paper: 2048; smaller is faster).
+    #[arg(long, default_value_t = 256, value_parser = positive)]
+    pub critic_width: usize,
+    #[arg(long, default_value_t = 5, value_parser = positive, allow_negative_numbers = true)]
+    pub critic_epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub critic_lr: f64,
+    /// Pairs per batch (the estimate depends on it).
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
+    pub batch_size: i64,
+    /// K held-out test batches averaged for the estimate.
+    #[arg(long, default_value_t = 20, value_parser = positive)]
+    pub test_batches: usize,
+    /// Training images used for the critic (first N of the training split).
+    #[arg(long, default_value_t = 10_000, value_parser = positive)]
+    pub train_limit: usize,
+    /// Where the attack's gradient flows.
+    #[arg(long, value_enum, default_value = "representation")]
+    pub attack_gradient: AttackGradient,
+    #[command(flatten)]
+    pub threat: ThreatArgs,
+    /// Output JSON (default: beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EstimateArgs {
+    #[command(flatten)]
+    pub mi: MiArgs,
+    /// The worst case under the threat instead of the normal MI.
+    #[arg(long)]
+    pub worst_case: bool,
+}
+
+struct Prepared {
+    loaded: LoadedModel,
+    dataset: DatasetName,
+    width: i64,
+    config: RepresentationMiConfig,
+    train: Vec<i64>,
+    test: Vec<i64>,
+}
+
+fn prepare(
+    args: &MiArgs,
+    global: &GlobalArgs,
+    device: Device,
+    worst_case: bool,
+) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
+    anyhow::ensure!(
+        args.batch_size >= 2,
+        "--batch-size: MI bounds need negatives, at least 2 pairs per batch, got {}",
+        args.batch_size
+    );
+    let loaded = checkpoint::load_model(&args.checkpoint, device)?;
+    let width = loaded.network.layer_width(&args.layer)?;
+    let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
+        format!(
+            "--dataset: the checkpoint {} names no dataset; pass one",
+            args.checkpoint.display()
+        )
+    })?;
+    let attack = args.threat.config(dataset, false, 1)?;
+    let config = RepresentationMiConfig {
+        critic: CriticConfig {
+            bound: args.bound,
+            epochs: args.critic_epochs,
+            batch_size: args.batch_size as usize,
+            lr: args.critic_lr,
+            test_batches: args.test_batches,
+            seed: global.seed,
+        },
+        critic_spec: CriticSpec::Image {
+            in_channels: dataset.image_shape()[0],
+            width: args.critic_width as i64,
+        },
+        attack: worst_case.then_some(attack),
+        attack_gradient: args.attack_gradient,
+    };
+    config.critic.validate()?;
+    let data = global.load_dataset(dataset, device)?;
+    let parts = split::train_validation(data.train.len(), 0.1, 0)?;
+    let train: Vec<i64> = parts.train.into_iter().take(args.train_limit).collect();
+    let test: Vec<i64> = (0..data.test.len()).collect();
+    Ok((
+        Prepared {
+            loaded,
+            dataset,
+            width,
+            config,
+            train,
+            test,
+        },
+        data,
+    ))
+}
+
+fn out_path(args: &MiArgs, what: &str) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| {
+        let dir = args.checkpoint.parent().unwrap_or(Path::new("."));
+        dir.join(format!("{what}-{}.json", args.layer))
+    })
+}
+
+fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
+    vec![
+        name.to_string(),
+        format!("{:.4}", estimate.mean),
+        format!("± {:.4}", estimate.ci95),
+    ]
+}
+
+pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
+    let representation = |x: &Tensor| {
+        p.loaded
+            .network
+            .layer(&args.mi.layer, x)
+            .expect("layer checked")
+    };
+    let inputs = |index: &Tensor| data.train.batch(index).0;
+    let estimate = estimate_mi(
+        &representation,
+        p.width,
+        &inputs,
+        &p.train,
+        &p.test,
+        &p.config,
+        device,
+    )?;
+    let what = if args.worst_case {
+        "worst-case MI"
+    } else {
+        "MI"
+    };
+    println!(
+        "{what} of {} layer '{}' on {} ({:?}, batch {})",
+        p.loaded.info.model.name(),
+        args.mi.layer,
+        p.dataset,
+        p.config.critic.bound,
+        estimate.batch_size
+    );
+    print!(
+        "{}",
+        table::markdown(&["estimate", "mean", "95 % CI"], &[mi_row(what, &estimate)])
+    );
+    let out = out_path(
+        &args.mi,
+        if args.worst_case {
+            "mi-worst-case"
+        } else {
+            "mi"
+        },
+    );
+    write_json_atomic(&out, &estimate)?;
+    println!("written: {}", out.display());
+    Ok(())
+}
+
+pub fn run_vulnerability(args: MiArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let (p, data) = prepare(&args, global, device, false)?;
+    let attack = args.threat.config(p.dataset, false, 1)?;
+    let representation = |x: &Tensor| {
+        p.loaded
+            .network
+            .layer(&args.layer, x)
+            .expect("layer checked")
+    };
+    let inputs = |index: &Tensor| data.train.batch(index).0;
+    let report = vulnerability::measure(
+        &representation,
+        p.width,
+        &inputs,
+        &p.train,
+        &p.test,
+        &p.config,
+        attack,
+        p.dataset.num_classes(),
+        device,
+    )?;
+    println!(
+        "representation vulnerability of {} layer '{}' on {} ({:?}, batch {}, {:?} ε = {:.4})",
+        p.loaded.info.model.name(),
+        args.layer,
+        p.dataset,
+        report.bound,
+        report.normal.batch_size,
+        attack.norm,
+        attack.eps
+    );
+    let bound = report
+        .robust_accuracy_bound
+        .map_or("– (JSD is not in nats)".to_string(), |b| {
+            format!("{:.2} %", 100.0 * b)
+        });
+    let rows = vec![
+        mi_row("I (normal)", &report.normal),
+        mi_row("I_wc (worst case)", &report.worst_case),
+        vec![
+            "RV = I − I_wc".to_string(),
+            format!("{:.4}", report.vulnerability),
+            format!("± {:.4}", report.vulnerability_ci95),
+        ],
+        vec![
+            "Theorem 3.4: robust accuracy ≤".to_string(),
+            bound,
+            String::new(),
+        ],
+    ];
+    print!(
+        "{}",
+        table::markdown(&["quantity", "value", "95 % CI"], &rows)
+    );
+    let out = out_path(&args, "vulnerability");
+    write_json_atomic(&out, &report)?;
+    println!("written: {}", out.display());
+    Ok(())
+}
