@@ -161,15 +161,20 @@ pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
     vars
 }
 
-/// Copies `tensors[prefix + name]` into every variable of `vs`, after checking that the names
-/// and shapes match exactly; any mismatch is reported in full, and nothing is copied.
+/// Copies `tensors[prefix + name]` into every variable of `vs` whose name starts with `scope`
+/// (all of them for `""`), after checking that the names and shapes under `prefix + scope`
+/// match exactly; any mismatch is reported in full, and nothing is copied.
 pub fn load_into(
     vs: &VarStore,
+    scope: &str,
     tensors: &BTreeMap<String, Tensor>,
     prefix: &str,
     path: &Path,
 ) -> Result<()> {
-    let vars = named_variables(vs);
+    let vars: Vec<_> = named_variables(vs)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with(scope))
+        .collect();
     let mut problems = Vec::new();
     for (name, var) in &vars {
         match tensors.get(&format!("{prefix}{name}")) {
@@ -187,7 +192,7 @@ pub fn load_into(
     problems.extend(
         tensors
             .keys()
-            .filter(|k| k.starts_with(prefix) && !expected.contains(*k))
+            .filter(|k| k.starts_with(&format!("{prefix}{scope}")) && !expected.contains(*k))
             .map(|k| format!("unexpected tensor {k}")),
     );
     if !problems.is_empty() {
@@ -231,7 +236,7 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let (info, tensors) = read(path)?;
     let vs = VarStore::new(device);
     let network = info.model.build(&vs.root());
-    load_into(&vs, &tensors, "", path)?;
+    load_into(&vs, "", &tensors, "", path)?;
     Ok(LoadedModel { info, vs, network })
 }
 
@@ -266,7 +271,7 @@ mod tests {
         assert_eq!(read_info.epoch, 7);
         let other = nn::VarStore::new(Device::Cpu);
         let _ = Encoder::new(&other.root(), [1, 28, 28]);
-        load_into(&other, &tensors, "", &path).unwrap();
+        load_into(&other, "", &tensors, "", &path).unwrap();
         for (name, t) in named_variables(&vs) {
             assert!(t.equal(&other.variables()[&name]), "{name}");
         }
@@ -285,7 +290,7 @@ mod tests {
         let (_, tensors) = read(&path).unwrap();
         let mnist = nn::VarStore::new(Device::Cpu);
         let _ = Encoder::new(&mnist.root(), [1, 28, 28]);
-        let e = load_into(&mnist, &tensors, "", &path)
+        let e = load_into(&mnist, "", &tensors, "", &path)
             .unwrap_err()
             .to_string();
         assert!(
@@ -295,7 +300,7 @@ mod tests {
         );
         let head = nn::VarStore::new(Device::Cpu);
         let _ = Head::new(&head.root(), HeadKind::Linear, 10);
-        let e = load_into(&head, &tensors, "", &path)
+        let e = load_into(&head, "", &tensors, "", &path)
             .unwrap_err()
             .to_string();
         assert!(

@@ -2,7 +2,7 @@
 //! short supervised run on a small MNIST subset learns.
 use std::path::Path;
 use wcmi::data::{Dataset, DatasetName};
-use wcmi::train::supervised::{self, SupervisedConfig};
+use wcmi::train::classifier::{self, ClassifierConfig};
 
 fn load(name: DatasetName) -> Dataset {
     Dataset::load(name, Path::new("../shared/data")).expect("shared/data holds the datasets")
@@ -41,16 +41,16 @@ fn cifar10_jpeg_tarball_loads_balanced() {
 fn supervised_training_learns_an_mnist_subset() {
     let data = load(DatasetName::Mnist);
     let dir = tempfile::tempdir().unwrap();
-    let config = SupervisedConfig {
+    let config = ClassifierConfig {
         epochs: 1,
         train_limit: Some(4000),
         lr: 1e-3,
         ..Default::default()
     };
-    let outcome = supervised::train(&data, &config, dir.path(), false, tch::Device::Cpu).unwrap();
+    let outcome = classifier::train(&data, &config, dir.path(), false, tch::Device::Cpu).unwrap();
     assert!(
-        outcome.best_val_accuracy > 0.85,
+        outcome.best_score > 0.85,
         "validation accuracy {}",
-        outcome.best_val_accuracy
+        outcome.best_score
     );
 }

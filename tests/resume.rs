@@ -2,7 +2,7 @@
 //! uninterrupted run.
 use wcmi::checkpoint;
 use wcmi::data::{synthetic, Dataset, DatasetName};
-use wcmi::train::supervised::{self, SupervisedConfig};
+use wcmi::train::classifier::{self, ClassifierConfig};
 
 fn tiny_dataset() -> Dataset {
     Dataset {
@@ -17,7 +17,7 @@ fn resumed_training_matches_uninterrupted_training() {
     tch::set_num_threads(1);
     let data = tiny_dataset();
     let dir = tempfile::tempdir().unwrap();
-    let config = SupervisedConfig {
+    let config = ClassifierConfig {
         epochs: 3,
         batch_size: 64,
         lr: 1e-3,
@@ -27,15 +27,15 @@ fn resumed_training_matches_uninterrupted_training() {
     let device = tch::Device::Cpu;
 
     let straight = dir.path().join("straight");
-    supervised::train(&data, &config, &straight, false, device).unwrap();
+    classifier::train(&data, &config, &straight, false, device).unwrap();
 
     let interrupted = dir.path().join("interrupted");
-    let first = SupervisedConfig {
+    let first = ClassifierConfig {
         epochs: 1,
         ..config.clone()
     };
-    supervised::train(&data, &first, &interrupted, false, device).unwrap();
-    let outcome = supervised::train(&data, &config, &interrupted, true, device).unwrap();
+    classifier::train(&data, &first, &interrupted, false, device).unwrap();
+    let outcome = classifier::train(&data, &config, &interrupted, true, device).unwrap();
     assert_eq!(outcome.epochs_run, 2);
 
     let (info_a, a) = checkpoint::read(&straight.join("resume.safetensors")).unwrap();
@@ -49,12 +49,12 @@ fn resumed_training_matches_uninterrupted_training() {
     assert_eq!(log.lines().count(), 3);
 
     // A different experiment in the same folder is refused.
-    let other = SupervisedConfig {
+    let other = ClassifierConfig {
         lr: 1e-2,
         epochs: 4,
         ..config
     };
-    let e = supervised::train(&data, &other, &interrupted, true, device)
+    let e = classifier::train(&data, &other, &interrupted, true, device)
         .unwrap_err()
         .to_string();
     assert!(

@@ -7,19 +7,19 @@ use wcmi::data::{Dataset, DatasetName};
 use wcmi::mi::critic_training::CriticConfig;
 use wcmi::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
 use wcmi::mi::Bound;
-use wcmi::train::supervised::{self, SupervisedConfig};
+use wcmi::train::classifier::{self, ClassifierConfig};
 
 #[test]
 fn vulnerability_is_zero_at_eps_zero_and_grows_with_eps() {
     let data = Dataset::load(DatasetName::Mnist, Path::new("../shared/data")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let trained = SupervisedConfig {
+    let trained = ClassifierConfig {
         epochs: 1,
         train_limit: Some(3000),
         lr: 1e-3,
         ..Default::default()
     };
-    let outcome = supervised::train(&data, &trained, dir.path(), false, Device::Cpu).unwrap();
+    let outcome = classifier::train(&data, &trained, dir.path(), false, Device::Cpu).unwrap();
     let loaded = wcmi::checkpoint::load_model(&outcome.checkpoint, Device::Cpu).unwrap();
 
     let representation = |x: &Tensor| loaded.network.layer("encoder", x).unwrap();

@@ -5,7 +5,7 @@ use crate::attack::AttackConfig;
 use crate::data::DatasetName;
 use crate::error::Result;
 use crate::nn::ModelSpec;
-use crate::train::supervised::classifier_step;
+use crate::train::classifier::classifier_step;
 use crate::train::{Adam, AdamConfig};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -79,7 +79,8 @@ pub fn time_steps(
             config: AttackConfig::linf(threat.eps, threat.steps, threat.step_size),
         }),
     };
-    let mut step = || classifier_step(&model, &mut adam, &x, &y, attack.as_ref()).map(|_| ());
+    let mut step =
+        || classifier_step(model.classifier()?, &mut adam, &x, &y, attack.as_ref()).map(|_| ());
     for _ in 0..warmup {
         step()?;
     }

@@ -5,7 +5,7 @@ use crate::checkpoint;
 use crate::data::{dir, synthetic, Dataset, DatasetName};
 use crate::eval::accuracy::accuracy;
 use crate::report::table;
-use crate::train::supervised::{self, SupervisedConfig};
+use crate::train::classifier::{self, ClassifierConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::Device;
@@ -40,19 +40,19 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
             (synthetic_dataset().to_device(device), "synthetic templates")
         }
     };
-    let config = SupervisedConfig {
+    let config = ClassifierConfig {
         epochs: args.epochs,
         train_limit: Some(args.train_limit),
         seed: global.seed,
         ..Default::default()
     };
-    let outcome = supervised::train(&data, &config, &args.out, false, device)?;
+    let outcome = classifier::train(&data, &config, &args.out, false, device)?;
     let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
-    let test = accuracy(&loaded.network, &data.test, None, 512);
+    let test = accuracy(loaded.network.classifier()?, &data.test, None, 512);
     let rows = vec![vec![
         "Baseline-H (supervised)".to_string(),
         source.to_string(),
-        format!("{:.2}", 100.0 * outcome.best_val_accuracy),
+        format!("{:.2}", 100.0 * outcome.best_score),
         format!("{:.2}", 100.0 * test),
     ]];
     print!(

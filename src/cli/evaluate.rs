@@ -131,7 +131,13 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         Some(n) => data.test.head(n as i64),
         None => data.test,
     };
-    let report = robustness::evaluate(&loaded.network, &test, None, args.batch_size, &attacks)?;
+    let report = robustness::evaluate(
+        loaded.network.classifier()?,
+        &test,
+        None,
+        args.batch_size,
+        &attacks,
+    )?;
     let mut rows = vec![vec![
         "natural".to_string(),
         format!("{:.2}", 100.0 * report.natural_accuracy),

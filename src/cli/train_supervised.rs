@@ -3,7 +3,7 @@ use super::common::{default_out, positive, GlobalArgs, ThreatArgs};
 use crate::checkpoint;
 use crate::data::DatasetName;
 use crate::eval::accuracy::accuracy;
-use crate::train::supervised::{self, SupervisedConfig};
+use crate::train::classifier::{self, ClassifierConfig, Selection};
 use std::path::PathBuf;
 use tch::Device;
 
@@ -44,31 +44,44 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    let config = SupervisedConfig {
+    let config = ClassifierConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr: args.lr,
         val_fraction: args.val_fraction,
         train_limit: args.train_limit,
         seed: global.seed,
-        adversarial: match args.adversarial {
-            true => Some(args.threat.config(args.dataset, args.random_start, 1)?),
-            false => None,
-        },
         ..Default::default()
+    };
+    let config = match args.adversarial {
+        true => {
+            let attack = args.threat.config(args.dataset, args.random_start, 1)?;
+            ClassifierConfig {
+                adversarial: Some(attack),
+                validation_attack: Some(attack),
+                selection: Selection::BestAdversarial,
+                ..config
+            }
+        }
+        false => config,
     };
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;
+    let kind = if args.adversarial {
+        "adversarial"
+    } else {
+        "supervised"
+    };
     let out = args
         .out
-        .unwrap_or_else(|| default_out("supervised", args.dataset, global.seed));
-    let outcome = supervised::train(&data, &config, &out, args.resume, device)?;
+        .unwrap_or_else(|| default_out(kind, args.dataset, global.seed));
+    let outcome = classifier::train(&data, &config, &out, args.resume, device)?;
     let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
-    let test = accuracy(&loaded.network, &data.test, None, 512);
+    let test = accuracy(loaded.network.classifier()?, &data.test, None, 512);
     println!(
         "best epoch {} (validation selection score {:.2}%), natural test accuracy {:.2}%\ncheckpoint: {}",
         outcome.best_epoch,
-        100.0 * outcome.best_val_accuracy,
+        100.0 * outcome.best_score,
         100.0 * test,
         outcome.checkpoint.display()
     );

@@ -99,7 +99,14 @@ mod tests {
         }
         .build(&vs.root());
         let base = AttackConfig::linf(0.05, 3, 0.02);
-        let report = evaluate(&model, &data, None, 48, &strong_suite(&base, 2, 5)).unwrap();
+        let report = evaluate(
+            model.classifier().unwrap(),
+            &data,
+            None,
+            48,
+            &strong_suite(&base, 2, 5),
+        )
+        .unwrap();
         assert_eq!(report.attacks.len(), 4);
         for attack in &report.attacks {
             assert!(
@@ -110,7 +117,14 @@ mod tests {
             assert!(attack.accuracy <= report.natural_accuracy);
         }
         let zero = AttackConfig::linf(0.0, 3, 0.02);
-        let report = evaluate(&model, &data, None, 48, &strong_suite(&zero, 2, 5)).unwrap();
+        let report = evaluate(
+            model.classifier().unwrap(),
+            &data,
+            None,
+            48,
+            &strong_suite(&zero, 2, 5),
+        )
+        .unwrap();
         assert_eq!(report.worst_case_accuracy, report.natural_accuracy);
     }
 }

@@ -1,14 +1,14 @@
 //! The networks of SPEC §3, with parameter names that match PyTorch's `state_dict` for the
 //! equivalent modules in `bench/peer/models.py`.
-pub mod baseline;
 pub mod blocks;
+pub mod classifier;
 pub mod critic;
 pub mod encoder;
 pub mod heads;
 pub mod init;
 pub mod vector_critic;
 
-pub use baseline::BaselineH;
+pub use classifier::EncoderClassifier;
 pub use critic::Critic;
 pub use encoder::Encoder;
 pub use heads::{Head, HeadKind};
@@ -22,10 +22,21 @@ use tch::Tensor;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelSpec {
-    /// The supervised Baseline-H: encoder + MLP head.
+    /// The supervised Baseline-H: encoder + MLP head, trained end to end.
     BaselineH {
         image_shape: [i64; 3],
         num_classes: i64,
+    },
+    /// A head trained on a frozen encoder.
+    EncoderHead {
+        image_shape: [i64; 3],
+        head: HeadKind,
+        num_classes: i64,
+    },
+    /// An encoder learned by (worst-case) MI maximisation, with its critic.
+    EncoderCritic {
+        image_shape: [i64; 3],
+        critic_width: i64,
     },
 }
 
@@ -33,6 +44,15 @@ impl ModelSpec {
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::BaselineH { .. } => "baseline-h",
+            ModelSpec::EncoderHead {
+                head: HeadKind::Linear,
+                ..
+            } => "encoder+linear-head",
+            ModelSpec::EncoderHead {
+                head: HeadKind::Mlp,
+                ..
+            } => "encoder+mlp-head",
+            ModelSpec::EncoderCritic { .. } => "encoder+critic",
         }
     }
 
@@ -42,40 +62,90 @@ impl ModelSpec {
             ModelSpec::BaselineH {
                 image_shape,
                 num_classes,
-            } => Network::BaselineH(BaselineH::new(vs, image_shape, num_classes)),
+            } => Network::Classifier(EncoderClassifier::new(
+                vs,
+                image_shape,
+                HeadKind::Mlp,
+                num_classes,
+                false,
+            )),
+            ModelSpec::EncoderHead {
+                image_shape,
+                head,
+                num_classes,
+            } => Network::Classifier(EncoderClassifier::new(
+                vs,
+                image_shape,
+                head,
+                num_classes,
+                true,
+            )),
+            ModelSpec::EncoderCritic {
+                image_shape,
+                critic_width,
+            } => Network::EncoderCritic {
+                encoder: Encoder::new(&(vs / "encoder"), image_shape),
+                critic: Critic::new(
+                    &(vs / "critic"),
+                    image_shape[0],
+                    encoder::REPRESENTATION_DIM,
+                    critic_width,
+                ),
+            },
         }
     }
 
     pub fn image_shape(&self) -> [i64; 3] {
         match *self {
-            ModelSpec::BaselineH { image_shape, .. } => image_shape,
+            ModelSpec::BaselineH { image_shape, .. }
+            | ModelSpec::EncoderHead { image_shape, .. }
+            | ModelSpec::EncoderCritic { image_shape, .. } => image_shape,
         }
     }
 }
 
-/// A network rebuilt from a [`ModelSpec`]. As a `ModuleT` it maps pixels to logits; its named
-/// layers can serve as the representation whose mutual information is measured.
+/// A network rebuilt from a [`ModelSpec`]. Its named layers can serve as the representation
+/// whose mutual information is measured.
 #[derive(Debug)]
 pub enum Network {
-    BaselineH(BaselineH),
+    Classifier(EncoderClassifier),
+    EncoderCritic { encoder: Encoder, critic: Critic },
 }
 
 impl Network {
+    /// The classifier (pixels → logits), if this network has a head.
+    pub fn classifier(&self) -> Result<&dyn ModuleT> {
+        match self {
+            Network::Classifier(model) => Ok(model),
+            Network::EncoderCritic { .. } => Err(Error::invalid(
+                "--checkpoint",
+                "holds an encoder without a classification head; train one with `wcmi train-head`",
+            )),
+        }
+    }
+
+    /// The encoder of the network.
+    pub fn encoder(&self) -> &Encoder {
+        match self {
+            Network::Classifier(model) => &model.encoder,
+            Network::EncoderCritic { encoder, .. } => encoder,
+        }
+    }
+
     /// The layers [`Network::layer`] accepts, with their widths.
     pub fn layers(&self) -> Vec<(&'static str, i64)> {
-        match self {
-            Network::BaselineH(model) => vec![
-                ("encoder", encoder::REPRESENTATION_DIM),
-                ("logits", model.num_classes()),
-            ],
+        let mut layers = vec![("encoder", encoder::REPRESENTATION_DIM)];
+        if let Network::Classifier(model) = self {
+            layers.push(("logits", model.num_classes()));
         }
+        layers
     }
 
     /// The output of layer `name` for pixels `x`, in evaluation mode.
     pub fn layer(&self, name: &str, x: &Tensor) -> Result<Tensor> {
         match (self, name) {
-            (Network::BaselineH(model), "encoder") => Ok(model.encoder.forward_t(x, false)),
-            (Network::BaselineH(model), "logits") => Ok(model.forward_t(x, false)),
+            (_, "encoder") => Ok(self.encoder().forward_t(x, false)),
+            (Network::Classifier(model), "logits") => Ok(model.forward_t(x, false)),
             _ => {
                 let known: Vec<_> = self.layers().iter().map(|(n, _)| *n).collect();
                 Err(Error::invalid(
@@ -95,14 +165,6 @@ impl Network {
             .find(|(n, _)| *n == name)
             .map(|(_, w)| w)
             .ok_or_else(|| Error::invalid("--layer", format!("no layer '{name}' in this model")))
-    }
-}
-
-impl ModuleT for Network {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        match self {
-            Network::BaselineH(model) => model.forward_t(x, train),
-        }
     }
 }
 
@@ -221,7 +283,10 @@ mod tests {
         };
         let model = spec.build(&vs.root());
         let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
-        assert_eq!(model.forward_t(&x, false).size(), [3, 10]);
+        assert_eq!(
+            model.classifier().unwrap().forward_t(&x, false).size(),
+            [3, 10]
+        );
         assert_eq!(
             count(&vs),
             encoder_params(1, 2304) + linear(64, 200) + 2 * 200 + linear(200, 10)

@@ -1,5 +1,7 @@
-//! Training loops: the optimiser and supervised (Baseline-H) training.
+//! Training loops: the optimiser, shared run machinery, classifiers (supervised Baseline-H and
+//! downstream heads).
 pub mod adam;
-pub mod supervised;
+pub mod classifier;
+pub mod run;
 
 pub use adam::{Adam, AdamConfig};

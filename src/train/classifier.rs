@@ -1,6 +1,9 @@
-//! Supervised training of Baseline-H (SPEC §3, §5): Adam on the cross-entropy, the checkpoint
-//! that is best on the validation split kept, resumable at every epoch boundary.
+//! Training classifiers (SPEC §4, §5): the supervised Baseline-H end to end, or a downstream
+//! head on a frozen encoder; on clean inputs or on PGD examples (Madry et al.). Each epoch ends
+//! with validation accuracy (and, with a validation attack, accuracy under it); the kept
+//! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
 use super::adam::{Adam, AdamConfig};
+use super::run::{self, RunFiles};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
@@ -8,19 +11,31 @@ use crate::data::{augment, batches::epoch_batches, split, Dataset};
 use crate::error::{ensure_positive, Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
-use crate::nn::ModelSpec;
-use crate::report::{jsonl, progress};
+use crate::nn::{HeadKind, ModelSpec};
+use crate::report::progress;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::nn::ModuleT;
-use tch::nn::VarStore;
+use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 
-/// Settings of a supervised run; defaults are the paper's (SPEC §5).
+/// Which epoch's weights a run keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The last epoch.
+    Last,
+    /// The best validation accuracy.
+    BestNatural,
+    /// The best validation accuracy under the validation attack ("E.S." in the paper, on a
+    /// validation split rather than the test set).
+    BestAdversarial,
+}
+
+/// Settings of a classifier run; defaults are the paper's supervised Baseline-H (SPEC §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SupervisedConfig {
+pub struct ClassifierConfig {
     /// Epochs to train (the paper: 300).
     pub epochs: usize,
     /// Mini-batch size (128).
@@ -34,14 +49,20 @@ pub struct SupervisedConfig {
     pub split_seed: u64,
     /// Train on the first N training examples only (all when `None`).
     pub train_limit: Option<usize>,
-    /// Seed of initialisation, shuffling, augmentation and dropout.
+    /// Seed of initialisation, shuffling, augmentation, dropout and random starts.
     pub seed: u64,
-    /// Adversarial training (Madry et al.): train on PGD examples found with these settings,
-    /// and choose the epoch by validation accuracy under the same PGD.
+    /// The head: MLP for Baseline-H.
+    pub head: HeadKind,
+    /// A frozen encoder checkpoint to train the head on; `None` trains end to end (Baseline-H).
+    pub encoder: Option<PathBuf>,
+    /// Adversarial training: train on PGD examples found with these settings.
     pub adversarial: Option<AttackConfig>,
+    /// PGD under which validation accuracy is also measured each epoch.
+    pub validation_attack: Option<AttackConfig>,
+    pub selection: Selection,
 }
 
-impl Default for SupervisedConfig {
+impl Default for ClassifierConfig {
     fn default() -> Self {
         Self {
             epochs: 300,
@@ -51,12 +72,16 @@ impl Default for SupervisedConfig {
             split_seed: 0,
             train_limit: None,
             seed: 0,
+            head: HeadKind::Mlp,
+            encoder: None,
             adversarial: None,
+            validation_attack: None,
+            selection: Selection::BestNatural,
         }
     }
 }
 
-impl SupervisedConfig {
+impl ClassifierConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("--epochs", self.epochs as i64)?;
         ensure_positive("--batch-size", self.batch_size as i64)?;
@@ -69,10 +94,16 @@ impl SupervisedConfig {
         if let Some(limit) = self.train_limit {
             ensure_positive("--train-limit", limit as i64)?;
         }
-        match &self.adversarial {
-            Some(attack) => attack.validate(),
-            None => Ok(()),
+        if self.selection == Selection::BestAdversarial && self.validation_attack.is_none() {
+            return Err(Error::invalid(
+                "--early-stop",
+                "choosing by adversarial accuracy needs a validation attack",
+            ));
         }
+        for attack in self.adversarial.iter().chain(&self.validation_attack) {
+            attack.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -83,83 +114,19 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub train_accuracy: f64,
     pub val_accuracy: f64,
-    /// Validation accuracy under the training PGD (adversarial training only).
+    /// Validation accuracy under the validation attack, when there is one.
     pub val_adversarial_accuracy: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
 }
 
-/// Files of a run directory.
-pub struct RunFiles {
-    /// The weights best on the validation split (for evaluation).
-    pub best: PathBuf,
-    /// Everything needed to resume: weights, optimizer state, epoch.
-    pub resume: PathBuf,
-    pub log: PathBuf,
-}
-
-impl RunFiles {
-    pub fn new(out_dir: &Path) -> Self {
-        Self {
-            best: out_dir.join("model.safetensors"),
-            resume: out_dir.join("resume.safetensors"),
-            log: out_dir.join("log.jsonl"),
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct Outcome {
     pub best_epoch: usize,
-    /// The selection criterion's best value: validation accuracy, under attack when training
-    /// adversarially.
-    pub best_val_accuracy: f64,
+    /// The kept epoch's selection score (NaN when keeping the last epoch).
+    pub best_score: f64,
     pub epochs_run: usize,
     pub checkpoint: PathBuf,
-}
-
-const MODEL_PREFIX: &str = "model.";
-const OPTIMIZER_PREFIX: &str = "optimizer.";
-
-fn info(
-    spec: &ModelSpec,
-    data: &Dataset,
-    config: &SupervisedConfig,
-    epoch: usize,
-    metrics: serde_json::Value,
-) -> CheckpointInfo {
-    CheckpointInfo {
-        epoch,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        metrics,
-        ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
-    }
-}
-
-/// Checks that a resumed run continues the same experiment: everything but the epoch count
-/// must match.
-fn check_resumable(
-    path: &Path,
-    saved: &CheckpointInfo,
-    spec: &ModelSpec,
-    config: &SupervisedConfig,
-) -> Result<()> {
-    let saved_config: SupervisedConfig = serde_json::from_value(saved.config.clone())
-        .map_err(|e| Error::checkpoint(path, format!("unreadable run configuration: {e}")))?;
-    let same = SupervisedConfig {
-        epochs: config.epochs,
-        ..saved_config.clone()
-    };
-    if &saved.model != spec || &same != config {
-        return Err(Error::checkpoint(
-            path,
-            format!(
-                "was written by a different run ({saved_config:?}); --resume needs the same \
-                 settings, or choose another --out"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// One optimisation step of a classifier on the cross-entropy of `(x, y)`, on PGD examples
@@ -186,11 +153,61 @@ pub fn classifier_step(
     Ok((value, logits.detach()))
 }
 
-/// Trains Baseline-H on `data`, writing checkpoints and the log under `out_dir`.
+fn pgd(config: AttackConfig) -> ClassifierAttack {
+    ClassifierAttack {
+        method: Method::Pgd,
+        config,
+    }
+}
+
+/// Builds the model: Baseline-H, or a head on the frozen encoder of `config.encoder` (any
+/// checkpoint with an encoder), whose weights are loaded and excluded from training.
+fn build(
+    data: &Dataset,
+    config: &ClassifierConfig,
+    vs: &VarStore,
+) -> Result<(ModelSpec, crate::nn::Network)> {
+    let (image_shape, num_classes) = (data.train.image_shape(), data.name.num_classes());
+    let Some(encoder_path) = &config.encoder else {
+        let spec = ModelSpec::BaselineH {
+            image_shape,
+            num_classes,
+        };
+        let network = spec.build(&vs.root());
+        return Ok((spec, network));
+    };
+    let spec = ModelSpec::EncoderHead {
+        image_shape,
+        head: config.head,
+        num_classes,
+    };
+    let network = spec.build(&vs.root());
+    let (saved, tensors) = checkpoint::read(encoder_path)?;
+    if saved.model.image_shape() != image_shape {
+        return Err(Error::checkpoint(
+            encoder_path,
+            format!(
+                "its encoder takes {:?} images, {} has {:?}",
+                saved.model.image_shape(),
+                data.name,
+                image_shape
+            ),
+        ));
+    }
+    checkpoint::load_into(vs, "encoder.", &tensors, "", encoder_path)?;
+    for (name, t) in vs.variables() {
+        if name.starts_with("encoder.") {
+            let _ = t.set_requires_grad(false);
+        }
+    }
+    Ok((spec, network))
+}
+
+/// Trains a classifier on `data`, writing checkpoints and the log under `out_dir`.
 /// With `resume`, continues from `out_dir/resume.safetensors` when it exists.
 pub fn train(
     data: &Dataset,
-    config: &SupervisedConfig,
+    config: &ClassifierConfig,
     out_dir: &Path,
     resume: bool,
     device: Device,
@@ -201,42 +218,30 @@ pub fn train(
         .train_limit
         .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
     let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
-    let spec = ModelSpec::BaselineH {
-        image_shape: data.train.image_shape(),
-        num_classes: data.name.num_classes(),
-    };
 
     seed::seed_torch(config.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
-    let model = spec.build(&vs.root());
+    let (spec, network) = build(data, config, &vs)?;
+    let model = network.classifier()?;
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
-    let (mut start, mut best_epoch, mut best_val) = (0, 0, f64::NEG_INFINITY);
+    let info = |epoch: usize, metrics: serde_json::Value| CheckpointInfo {
+        epoch,
+        config: serde_json::to_value(config).unwrap_or_default(),
+        metrics,
+        ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
+    };
+    let mut progress = run::start(
+        &files,
+        out_dir,
+        &info(0, serde_json::Value::Null),
+        &vs,
+        &mut adam,
+        resume,
+    )?;
+    let start = progress.epochs_done;
 
-    if resume && files.resume.is_file() {
-        let (saved, tensors) = checkpoint::read(&files.resume)?;
-        check_resumable(&files.resume, &saved, &spec, config)?;
-        checkpoint::load_into(&vs, &tensors, MODEL_PREFIX, &files.resume)?;
-        adam.load_state(&tensors, OPTIMIZER_PREFIX)?;
-        start = saved.epoch;
-        best_epoch = saved.metrics["best_epoch"].as_u64().unwrap_or(0) as usize;
-        best_val = saved.metrics["best_val_accuracy"]
-            .as_f64()
-            .unwrap_or(f64::NEG_INFINITY);
-        jsonl::truncate_after(&files.log, start)?;
-        eprintln!(
-            "resuming from {} after epoch {start}",
-            files.resume.display()
-        );
-    } else {
-        std::fs::create_dir_all(out_dir)
-            .map_err(|e| Error::io(format!("cannot create {}", out_dir.display()), e))?;
-        let _ = std::fs::remove_file(&files.log);
-    }
-
-    let attack = config.adversarial.map(|config| ClassifierAttack {
-        method: Method::Pgd,
-        config,
-    });
+    let attack = config.adversarial.map(pgd);
+    let validation_attacks: Vec<_> = config.validation_attack.map(pgd).into_iter().collect();
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
         let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
@@ -257,16 +262,10 @@ pub fn train(
             if data.name.augments() {
                 x = augment::random_crop_flip(&x, &mut augment_rng);
             }
-            let (loss_value, logits) = classifier_step(&model, &mut adam, &x, &y, attack.as_ref())
-                .map_err(|e| match e {
-                    Error::Diverged(m) => Error::Diverged(format!(
-                        "{m} at epoch {} step {step}; try a lower --lr",
-                        epoch + 1
-                    )),
-                    other => other,
-                })?;
+            let (loss, logits) = classifier_step(model, &mut adam, &x, &y, attack.as_ref())
+                .map_err(|e| run::at_step(e, epoch, step))?;
             let n = y.size()[0];
-            loss_sum += loss_value * n as f64;
+            loss_sum += loss * n as f64;
             hits += correct(&logits, &y);
             seen += n;
             bar.inc(1);
@@ -283,12 +282,16 @@ pub fn train(
         let (val_accuracy, val_adversarial_accuracy) = if parts.validation.is_empty() {
             (train_accuracy, None)
         } else {
-            let attacks: Vec<_> = attack.into_iter().collect();
-            let report =
-                robustness::evaluate(&model, &data.train, Some(&parts.validation), 512, &attacks)?;
+            let report = robustness::evaluate(
+                model,
+                &data.train,
+                Some(&parts.validation),
+                512,
+                &validation_attacks,
+            )?;
             (
                 report.natural_accuracy,
-                attack.map(|_| report.worst_case_accuracy),
+                (!validation_attacks.is_empty()).then_some(report.worst_case_accuracy),
             )
         };
         let record = EpochRecord {
@@ -308,42 +311,25 @@ pub fn train(
             record.epoch, config.epochs, record.train_loss, 100.0 * record.train_accuracy,
             100.0 * record.val_accuracy, record.images_per_second
         );
-        jsonl::append(&files.log, &record)?;
-        let selection = val_adversarial_accuracy.unwrap_or(val_accuracy);
-        if selection > best_val {
-            best_val = selection;
-            best_epoch = epoch + 1;
-            let metrics = serde_json::json!({
-                "val_accuracy": val_accuracy,
-                "val_adversarial_accuracy": val_adversarial_accuracy,
-                "train_accuracy": record.train_accuracy,
-            });
-            checkpoint::save_model(
-                &files.best,
-                &vs,
-                &info(&spec, data, config, epoch + 1, metrics),
-            )?;
-        }
-        let state: Vec<_> = checkpoint::named_variables(&vs)
-            .into_iter()
-            .map(|(n, t)| (format!("{MODEL_PREFIX}{n}"), t))
-            .chain(
-                adam.state()
-                    .into_iter()
-                    .map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)),
-            )
-            .collect();
-        let metrics =
-            serde_json::json!({ "best_epoch": best_epoch, "best_val_accuracy": best_val });
-        checkpoint::save(
-            &files.resume,
-            &state,
-            &info(&spec, data, config, epoch + 1, metrics),
+        let score = match config.selection {
+            Selection::Last => None,
+            Selection::BestNatural => Some(val_accuracy),
+            Selection::BestAdversarial => val_adversarial_accuracy,
+        };
+        let metrics = serde_json::to_value(&record).unwrap_or_default();
+        progress = run::finish_epoch(
+            &files,
+            &info(epoch + 1, metrics),
+            &vs,
+            &adam,
+            progress,
+            score,
+            &record,
         )?;
     }
     Ok(Outcome {
-        best_epoch,
-        best_val_accuracy: best_val,
+        best_epoch: progress.best_epoch,
+        best_score: progress.best_score,
         epochs_run: config.epochs - start,
         checkpoint: files.best,
     })
