@@ -109,7 +109,10 @@ impl ModelSpec {
 #[derive(Debug)]
 pub enum Network {
     Classifier(EncoderClassifier),
-    EncoderCritic { encoder: Encoder, critic: Critic },
+    EncoderCritic {
+        encoder: Encoder,
+        critic: Box<Critic>,
+    },
 }
 
 impl Network {
