@@ -85,12 +85,12 @@ impl ModelSpec {
                 critic_width,
             } => Network::EncoderCritic {
                 encoder: Encoder::new(&(vs / "encoder"), image_shape),
-                critic: Critic::new(
+                critic: Box::new(Critic::new(
                     &(vs / "critic"),
                     image_shape[0],
                     encoder::REPRESENTATION_DIM,
                     critic_width,
-                ),
+                )),
             },
         }
     }
