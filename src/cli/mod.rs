@@ -6,6 +6,8 @@ pub mod demo;
 pub mod estimate_mi;
 pub mod evaluate;
 pub mod mixture_check;
+pub mod train_encoder;
+pub mod train_head;
 pub mod train_supervised;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,10 @@ pub enum Command {
     Data(data::DataCommand),
     /// Train the supervised Baseline-H (encoder + MLP head) on labels.
     TrainSupervised(train_supervised::Args),
+    /// Learn an encoder without labels: Deep InfoMax or worst-case MI maximisation.
+    TrainEncoder(train_encoder::Args),
+    /// Train a linear or MLP head on a frozen encoder, standardly or adversarially.
+    TrainHead(train_head::Args),
     /// Evaluate a checkpoint on a dataset's test set.
     Evaluate(evaluate::Args),
     /// Estimate the MI between images and a model layer, normal or worst case.
@@ -52,6 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command, &cli.global),
         Command::TrainSupervised(args) => train_supervised::run(args, &cli.global, device),
+        Command::TrainEncoder(args) => train_encoder::run(args, &cli.global, device),
+        Command::TrainHead(args) => train_head::run(args, &cli.global, device),
         Command::Evaluate(args) => evaluate::run(args, &cli.global, device),
         Command::EstimateMi(args) => estimate_mi::run_estimate(args, &cli.global, device),
         Command::Vulnerability(args) => estimate_mi::run_vulnerability(args, &cli.global, device),

@@ -8,7 +8,7 @@ use tch::Tensor;
 const MLP_HIDDEN: i64 = 200;
 const MLP_DROPOUT: f64 = 0.1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeadKind {
     Linear,

@@ -2,6 +2,8 @@
 //! downstream heads).
 pub mod adam;
 pub mod classifier;
+pub mod encoder;
+pub mod preset;
 pub mod run;
 
 pub use adam::{Adam, AdamConfig};

@@ -1,0 +1,104 @@
+//! `wcmi train-head`: a linear or MLP head on a frozen encoder, trained on clean or PGD inputs
+//! (SPEC §4), then evaluated on the test set under the paper's PGD.
+use super::common::{positive, GlobalArgs, ThreatArgs};
+use crate::attack::classifier::{ClassifierAttack, Method};
+use crate::checkpoint;
+use crate::data::DatasetName;
+use crate::eval::robustness;
+use crate::nn::HeadKind;
+use crate::report::table;
+use crate::train::classifier::{self, ClassifierConfig, Selection};
+use crate::train::preset::Preset;
+use anyhow::Context;
+use clap::ValueEnum;
+use std::path::PathBuf;
+use tch::Device;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Training {
+    /// Clean inputs.
+    Standard,
+    /// PGD inputs, attacked from pixels through the frozen encoder.
+    Adversarial,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The encoder checkpoint (from train-encoder, or any model with an encoder).
+    #[arg(long)]
+    pub encoder: PathBuf,
+    #[arg(long, value_enum)]
+    pub head: HeadKind,
+    #[arg(long, value_enum, default_value = "standard")]
+    pub training: Training,
+    /// Keep the epoch with the best adversarial accuracy on the validation split.
+    #[arg(long)]
+    pub early_stop: bool,
+    /// Dataset (default: the encoder's).
+    #[arg(long)]
+    pub dataset: Option<DatasetName>,
+    #[arg(long, value_enum, default_value = "paper")]
+    pub preset: Preset,
+    /// Epochs (default: the preset's).
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Use only the first N training images (default: the preset's).
+    #[arg(long, value_parser = positive)]
+    pub train_limit: Option<usize>,
+    #[command(flatten)]
+    pub threat: ThreatArgs,
+    /// Output folder (default: beside the encoder, head-<head>-<training>[-es]).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub resume: bool,
+}
+
+pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let (encoder_info, _) = checkpoint::read(&args.encoder)?;
+    let dataset = args.dataset.or(encoder_info.dataset).with_context(|| {
+        format!("--dataset: the encoder checkpoint {} names no dataset; pass one", args.encoder.display())
+    })?;
+    let preset = args.preset.settings();
+    let evaluation = args.threat.config(dataset, false, 1)?;
+    let training = args.threat.training_config(dataset, true, preset.train_pgd_steps)?;
+    let config = ClassifierConfig {
+        epochs: args.epochs.unwrap_or(preset.head_epochs),
+        batch_size: args.batch_size,
+        lr: args.lr,
+        train_limit: args.train_limit.or(preset.train_limit),
+        seed: global.seed,
+        head: args.head,
+        encoder: Some(args.encoder.clone()),
+        adversarial: (args.training == Training::Adversarial).then_some(training),
+        validation_attack: Some(evaluation),
+        selection: if args.early_stop { Selection::BestAdversarial } else { Selection::Last },
+        ..Default::default()
+    };
+    config.validate()?;
+    let data = global.load_dataset(dataset, device)?;
+    let name = format!(
+        "head-{}-{}{}",
+        format!("{:?}", args.head).to_lowercase(),
+        format!("{:?}", args.training).to_lowercase(),
+        if args.early_stop { "-es" } else { "" }
+    );
+    let out = args.out.unwrap_or_else(|| args.encoder.with_file_name(name));
+    let outcome = classifier::train(&data, &config, &out, args.resume, device)?;
+    let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
+    let attack = ClassifierAttack { method: Method::Pgd, config: evaluation };
+    let report = robustness::evaluate(loaded.network.classifier()?, &data.test, None, 500, &[attack])?;
+    let rows = vec![vec![
+        loaded.info.model.name().to_string(),
+        format!("{}", outcome.best_epoch),
+        format!("{:.2}", 100.0 * report.natural_accuracy),
+        format!("{:.2}", 100.0 * report.worst_case_accuracy),
+    ]];
+    print!("{}", table::markdown(&["model", "epoch kept", "test natural %", &format!("test {} %", attack.label())], &rows));
+    println!("checkpoint: {}", outcome.checkpoint.display());
+    Ok(())
+}

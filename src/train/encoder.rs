@@ -1,0 +1,181 @@
+//! Learning an encoder without labels (SPEC §4): Deep InfoMax maximises Î(x; g(x)) over the
+//! encoder g and critic θ together (β = 0, the baseline "Hjelm et al."); worst-case MI
+//! maximisation (β = 1, the paper's method) first moves each batch by PGD against the current
+//! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
+use super::adam::{Adam, AdamConfig};
+use super::run::{self, RunFiles};
+use crate::attack::AttackConfig;
+use crate::checkpoint::CheckpointInfo;
+use crate::data::{augment, batches::epoch_batches, split, Dataset};
+use crate::error::{ensure_positive, Error, Result};
+use crate::mi::bounds::estimate;
+use crate::mi::critic_training::mean_ci95;
+use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
+use crate::mi::Bound;
+use crate::nn::critic::SeparableCritic;
+use crate::nn::{ModelSpec, Network};
+use crate::report::progress;
+use crate::seed::{self, Stream};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderObjective {
+    /// Standard MI maximisation (Deep InfoMax).
+    Dim,
+    /// Worst-case MI maximisation (the paper's method).
+    WorstCase,
+}
+
+/// Settings of an encoder run; defaults are the paper's (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    pub objective: EncoderObjective,
+    /// The MI bound maximised (the paper: DV).
+    pub bound: Bound,
+    /// Critic width H (the paper: 2048).
+    pub critic_width: i64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// The threat: the PGD of the worst-case objective, and of the validation worst-case MI.
+    pub attack: AttackConfig,
+    pub attack_gradient: AttackGradient,
+    pub val_fraction: f64,
+    pub split_seed: u64,
+    pub train_limit: Option<usize>,
+    /// Validation batches on which normal and worst-case Î are measured after each epoch.
+    pub val_batches: usize,
+    pub seed: u64,
+}
+
+impl EncoderConfig {
+    pub fn validate(&self) -> Result<()> {
+        ensure_positive("--epochs", self.epochs as i64)?;
+        ensure_positive("--critic-width", self.critic_width)?;
+        if self.batch_size < 2 {
+            return Err(Error::invalid("--batch-size", format!("MI bounds need at least 2 pairs per batch, got {}", self.batch_size)));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid("--lr", format!("must be a positive number, got {}", self.lr)));
+        }
+        self.attack.validate()
+    }
+}
+
+/// One line of the per-epoch log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EncoderEpoch {
+    pub epoch: usize,
+    /// Mean Î over the epoch's training batches (at PGD inputs for the worst-case objective).
+    pub train_mi: f64,
+    pub val_mi: f64,
+    pub val_worst_case_mi: f64,
+    pub val_worst_case_mi_ci95: f64,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EncoderOutcome {
+    pub epochs_run: usize,
+    pub checkpoint: PathBuf,
+}
+
+/// Normal and worst-case Î on validation batches, with the networks in evaluation mode.
+fn validation_mi(network_encoder: &dyn ModuleT, critic: &dyn SeparableCritic, data: &Dataset, batches: &[Tensor], config: &EncoderConfig) -> Result<(f64, f64, f64)> {
+    let representation = |x: &Tensor| network_encoder.forward_t(x, false);
+    let mi = |x: &Tensor| tch::no_grad(|| estimate(config.bound, &critic.scores(x, &representation(x), false))).double_value(&[]);
+    let (mut normal, mut worst) = (Vec::new(), Vec::new());
+    for index in batches {
+        let (x, _) = data.train.batch(index);
+        normal.push(mi(&x));
+        let x_adv = worst_case_inputs(critic, &representation, &x, config.bound, &config.attack, config.attack_gradient)?;
+        worst.push(mi(&x_adv));
+    }
+    let (worst_mean, worst_ci) = mean_ci95(&worst);
+    Ok((mean_ci95(&normal).0, worst_mean, worst_ci))
+}
+
+/// Trains an encoder and its critic on `data` (labels unused), writing under `out_dir`.
+pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: bool, device: Device) -> Result<EncoderOutcome> {
+    config.validate()?;
+    let files = RunFiles::new(out_dir);
+    let n_train = config.train_limit.map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
+    let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
+    let spec = ModelSpec::EncoderCritic { image_shape: data.train.image_shape(), critic_width: config.critic_width };
+    seed::seed_torch(config.seed, Stream::Init, 0);
+    let vs = VarStore::new(device);
+    let Network::EncoderCritic { encoder, critic } = spec.build(&vs.root()) else {
+        unreachable!("an encoder-critic spec builds an encoder and a critic")
+    };
+    let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
+    let info = |epoch: usize, metrics: serde_json::Value| CheckpointInfo {
+        epoch,
+        config: serde_json::to_value(config).unwrap_or_default(),
+        metrics,
+        ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
+    };
+    let mut progress = run::start(&files, out_dir, &info(0, serde_json::Value::Null), &vs, &mut adam, resume)?;
+    let start = progress.epochs_done;
+    let val_batches: Vec<Tensor> = epoch_batches(&parts.validation, config.batch_size, None, true)
+        .into_iter()
+        .take(config.val_batches)
+        .collect();
+    let representation = |x: &Tensor| encoder.forward_t(x, false);
+
+    for epoch in start..config.epochs {
+        seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
+        let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
+        let batches = epoch_batches(&parts.train, config.batch_size, Some((config.seed, epoch as u64)), true);
+        let bar = progress::bar(batches.len(), format!("epoch {}/{}", epoch + 1, config.epochs));
+        let started = Instant::now();
+        let mut total = 0.0;
+        for (step, index) in batches.iter().enumerate() {
+            let (mut x, _) = data.train.batch(index);
+            if data.name.augments() {
+                x = augment::random_crop_flip(&x, &mut augment_rng);
+            }
+            if config.objective == EncoderObjective::WorstCase {
+                x = worst_case_inputs(critic.as_ref(), &representation, &x, config.bound, &config.attack, config.attack_gradient)?;
+            }
+            let mi = estimate(config.bound, &critic.scores(&x, &encoder.forward_t(&x, true), true));
+            let value = mi.double_value(&[]);
+            if !value.is_finite() {
+                return Err(run::at_step(Error::Diverged(format!("MI estimate is {value}")), epoch, step));
+            }
+            adam.backward_step(&(-mi));
+            total += value;
+            bar.inc(1);
+            bar.set_message(format!(
+                "Î {:.3} {:.0} img/s",
+                total / (step + 1) as f64,
+                ((step + 1) * config.batch_size) as f64 / started.elapsed().as_secs_f64()
+            ));
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let (val_mi, val_worst, val_worst_ci) = validation_mi(&encoder, critic.as_ref(), data, &val_batches, config)?;
+        let record = EncoderEpoch {
+            epoch: epoch + 1,
+            train_mi: total / batches.len().max(1) as f64,
+            val_mi,
+            val_worst_case_mi: val_worst,
+            val_worst_case_mi_ci95: val_worst_ci,
+            seconds,
+            images_per_second: (batches.len() * config.batch_size) as f64 / seconds,
+        };
+        eprintln!(
+            "epoch {}/{}: training Î {:.4}, validation Î {:.4}, worst-case Î {:.4} ± {:.4}, {:.0} images/s",
+            record.epoch, config.epochs, record.train_mi, record.val_mi, record.val_worst_case_mi,
+            record.val_worst_case_mi_ci95, record.images_per_second
+        );
+        let metrics = serde_json::to_value(&record).unwrap_or_default();
+        progress = run::finish_epoch(&files, &info(epoch + 1, metrics), &vs, &adam, progress, None, &record)?;
+    }
+    Ok(EncoderOutcome { epochs_run: config.epochs - start, checkpoint: files.best })
+}

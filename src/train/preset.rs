@@ -1,0 +1,86 @@
+//! Presets: coherent sets of epochs, critic width, training PGD steps and data size.
+//! Explicit flags override them; evaluation always uses the dataset's PGD of SPEC §5.
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Minutes on a laptop: a smoke test of the whole pipeline, not a result.
+    Quick,
+    /// The MNIST table within about 3 hours on 2 CPU cores.
+    Cpu,
+    /// SPEC §5 as printed (300 epochs, critic width 2048), for a GPU.
+    Paper,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PresetSettings {
+    pub encoder_epochs: usize,
+    pub head_epochs: usize,
+    pub supervised_epochs: usize,
+    pub critic_width: i64,
+    /// PGD steps of training attacks (worst-case objective, adversarial heads and baselines);
+    /// `None` keeps the dataset's. The step size is raised to 2.5·ε/steps when fewer steps are
+    /// used, so that PGD can still cross the ball.
+    pub train_pgd_steps: Option<usize>,
+    /// Training examples used (`None`: all).
+    pub train_limit: Option<usize>,
+}
+
+impl Preset {
+    pub fn settings(self) -> PresetSettings {
+        match self {
+            Preset::Quick => PresetSettings {
+                encoder_epochs: 1,
+                head_epochs: 1,
+                supervised_epochs: 1,
+                critic_width: 64,
+                train_pgd_steps: Some(2),
+                train_limit: Some(2_000),
+            },
+            Preset::Cpu => PresetSettings {
+                encoder_epochs: 10,
+                head_epochs: 10,
+                supervised_epochs: 10,
+                critic_width: 256,
+                train_pgd_steps: Some(5),
+                train_limit: Some(20_000),
+            },
+            Preset::Paper => PresetSettings {
+                encoder_epochs: 300,
+                head_epochs: 300,
+                supervised_epochs: 300,
+                critic_width: 2048,
+                train_pgd_steps: None,
+                train_limit: None,
+            },
+        }
+    }
+}
+
+/// The training PGD for a preset: the dataset's attack with fewer steps when the preset asks.
+pub fn training_attack(attack: crate::attack::AttackConfig, steps: Option<usize>) -> crate::attack::AttackConfig {
+    match steps {
+        Some(steps) if steps < attack.steps => crate::attack::AttackConfig {
+            steps,
+            step_size: attack.step_size.max(2.5 * attack.eps / steps as f64),
+            ..attack
+        },
+        _ => attack,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::AttackConfig;
+
+    #[test]
+    fn fewer_training_steps_get_a_larger_step_size() {
+        let paper = AttackConfig::linf(0.3, 10, 0.1);
+        let fast = training_attack(paper, Some(5));
+        assert_eq!((fast.steps, fast.step_size), (5, 0.15));
+        assert_eq!(training_attack(paper, None), paper);
+        assert_eq!(training_attack(paper, Some(20)), paper);
+    }
+}
