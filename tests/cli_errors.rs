@@ -156,3 +156,36 @@ fn invalid_attack_settings() {
         &["--eps", "give one with --norm l2"],
     );
 }
+
+#[test]
+fn invalid_mi_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::BaselineH {
+        image_shape: [1, 28, 28],
+        num_classes: 10,
+    };
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = spec.build(&vs.root());
+    let path = dir.path().join("model.safetensors");
+    checkpoint::save_model(
+        &path,
+        &vs,
+        &CheckpointInfo::new(spec, Some(DatasetName::Mnist), 0),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let base = ["estimate-mi", "--worst-case", "--checkpoint", path];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    fails_with(
+        &with(&["--layer", "conv9"]),
+        &["--layer", "no layer 'conv9'", "encoder, logits"],
+    );
+    fails_with(
+        &with(&["--batch-size", "1"]),
+        &["--batch-size", "at least 2"],
+    );
+    fails_with(&with(&["--eps", "-0.3"]), &["--eps", "got -0.3"]);
+    fails_with(&with(&["--steps", "0"]), &["--steps", "must be positive"]);
+}

@@ -120,7 +120,12 @@ impl ThreatArgs {
 impl ThreatArgs {
     /// The training attack: as [`ThreatArgs::config`], with the preset's fewer PGD steps unless
     /// steps or step size were given explicitly.
-    pub fn training_config(&self, dataset: DatasetName, random_start: bool, preset_steps: Option<usize>) -> anyhow::Result<AttackConfig> {
+    pub fn training_config(
+        &self,
+        dataset: DatasetName,
+        random_start: bool,
+        preset_steps: Option<usize>,
+    ) -> anyhow::Result<AttackConfig> {
         let config = self.config(dataset, random_start, 1)?;
         Ok(match (self.steps, self.step_size) {
             (None, None) => crate::train::preset::training_attack(config, preset_steps),

@@ -57,7 +57,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         epochs: args.epochs.unwrap_or(preset.encoder_epochs),
         batch_size: args.batch_size,
         lr: args.lr,
-        attack: args.threat.training_config(args.dataset, false, preset.train_pgd_steps)?,
+        attack: args
+            .threat
+            .training_config(args.dataset, false, preset.train_pgd_steps)?,
         attack_gradient: args.attack_gradient,
         val_fraction: 0.1,
         split_seed: 0,
@@ -71,7 +73,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         EncoderObjective::Dim => "encoder-dim",
         EncoderObjective::WorstCase => "encoder-worst-case",
     };
-    let out = args.out.unwrap_or_else(|| default_out(kind, args.dataset, global.seed));
+    let out = args
+        .out
+        .unwrap_or_else(|| default_out(kind, args.dataset, global.seed));
     let outcome = encoder::train(&data, &config, &out, args.resume, device)?;
     println!("encoder: {}", outcome.checkpoint.display());
     Ok(())

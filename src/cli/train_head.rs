@@ -61,11 +61,16 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (encoder_info, _) = checkpoint::read(&args.encoder)?;
     let dataset = args.dataset.or(encoder_info.dataset).with_context(|| {
-        format!("--dataset: the encoder checkpoint {} names no dataset; pass one", args.encoder.display())
+        format!(
+            "--dataset: the encoder checkpoint {} names no dataset; pass one",
+            args.encoder.display()
+        )
     })?;
     let preset = args.preset.settings();
     let evaluation = args.threat.config(dataset, false, 1)?;
-    let training = args.threat.training_config(dataset, true, preset.train_pgd_steps)?;
+    let training = args
+        .threat
+        .training_config(dataset, true, preset.train_pgd_steps)?;
     let config = ClassifierConfig {
         epochs: args.epochs.unwrap_or(preset.head_epochs),
         batch_size: args.batch_size,
@@ -76,7 +81,11 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         encoder: Some(args.encoder.clone()),
         adversarial: (args.training == Training::Adversarial).then_some(training),
         validation_attack: Some(evaluation),
-        selection: if args.early_stop { Selection::BestAdversarial } else { Selection::Last },
+        selection: if args.early_stop {
+            Selection::BestAdversarial
+        } else {
+            Selection::Last
+        },
         ..Default::default()
     };
     config.validate()?;
@@ -87,18 +96,40 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         format!("{:?}", args.training).to_lowercase(),
         if args.early_stop { "-es" } else { "" }
     );
-    let out = args.out.unwrap_or_else(|| args.encoder.with_file_name(name));
+    let out = args
+        .out
+        .unwrap_or_else(|| args.encoder.with_file_name(name));
     let outcome = classifier::train(&data, &config, &out, args.resume, device)?;
     let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
-    let attack = ClassifierAttack { method: Method::Pgd, config: evaluation };
-    let report = robustness::evaluate(loaded.network.classifier()?, &data.test, None, 500, &[attack])?;
+    let attack = ClassifierAttack {
+        method: Method::Pgd,
+        config: evaluation,
+    };
+    let report = robustness::evaluate(
+        loaded.network.classifier()?,
+        &data.test,
+        None,
+        500,
+        &[attack],
+    )?;
     let rows = vec![vec![
         loaded.info.model.name().to_string(),
         format!("{}", outcome.best_epoch),
         format!("{:.2}", 100.0 * report.natural_accuracy),
         format!("{:.2}", 100.0 * report.worst_case_accuracy),
     ]];
-    print!("{}", table::markdown(&["model", "epoch kept", "test natural %", &format!("test {} %", attack.label())], &rows));
+    print!(
+        "{}",
+        table::markdown(
+            &[
+                "model",
+                "epoch kept",
+                "test natural %",
+                &format!("test {} %", attack.label())
+            ],
+            &rows
+        )
+    );
     println!("checkpoint: {}", outcome.checkpoint.display());
     Ok(())
 }

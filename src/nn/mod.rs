@@ -167,7 +167,18 @@ impl Network {
             .into_iter()
             .find(|(n, _)| *n == name)
             .map(|(_, w)| w)
-            .ok_or_else(|| Error::invalid("--layer", format!("no layer '{name}' in this model")))
+            .ok_or_else(|| self.unknown_layer(name))
+    }
+
+    fn unknown_layer(&self, name: &str) -> Error {
+        let known: Vec<_> = self.layers().iter().map(|(n, _)| *n).collect();
+        Error::invalid(
+            "--layer",
+            format!(
+                "no layer '{name}' in this model (it has: {})",
+                known.join(", ")
+            ),
+        )
     }
 }
 

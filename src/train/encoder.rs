@@ -58,10 +58,19 @@ impl EncoderConfig {
         ensure_positive("--epochs", self.epochs as i64)?;
         ensure_positive("--critic-width", self.critic_width)?;
         if self.batch_size < 2 {
-            return Err(Error::invalid("--batch-size", format!("MI bounds need at least 2 pairs per batch, got {}", self.batch_size)));
+            return Err(Error::invalid(
+                "--batch-size",
+                format!(
+                    "MI bounds need at least 2 pairs per batch, got {}",
+                    self.batch_size
+                ),
+            ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid("--lr", format!("must be a positive number, got {}", self.lr)));
+            return Err(Error::invalid(
+                "--lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
         }
         self.attack.validate()
     }
@@ -87,14 +96,30 @@ pub struct EncoderOutcome {
 }
 
 /// Normal and worst-case Î on validation batches, with the networks in evaluation mode.
-fn validation_mi(network_encoder: &dyn ModuleT, critic: &dyn SeparableCritic, data: &Dataset, batches: &[Tensor], config: &EncoderConfig) -> Result<(f64, f64, f64)> {
+fn validation_mi(
+    network_encoder: &dyn ModuleT,
+    critic: &dyn SeparableCritic,
+    data: &Dataset,
+    batches: &[Tensor],
+    config: &EncoderConfig,
+) -> Result<(f64, f64, f64)> {
     let representation = |x: &Tensor| network_encoder.forward_t(x, false);
-    let mi = |x: &Tensor| tch::no_grad(|| estimate(config.bound, &critic.scores(x, &representation(x), false))).double_value(&[]);
+    let mi = |x: &Tensor| {
+        tch::no_grad(|| estimate(config.bound, &critic.scores(x, &representation(x), false)))
+            .double_value(&[])
+    };
     let (mut normal, mut worst) = (Vec::new(), Vec::new());
     for index in batches {
         let (x, _) = data.train.batch(index);
         normal.push(mi(&x));
-        let x_adv = worst_case_inputs(critic, &representation, &x, config.bound, &config.attack, config.attack_gradient)?;
+        let x_adv = worst_case_inputs(
+            critic,
+            &representation,
+            &x,
+            config.bound,
+            &config.attack,
+            config.attack_gradient,
+        )?;
         worst.push(mi(&x_adv));
     }
     let (worst_mean, worst_ci) = mean_ci95(&worst);
@@ -102,12 +127,23 @@ fn validation_mi(network_encoder: &dyn ModuleT, critic: &dyn SeparableCritic, da
 }
 
 /// Trains an encoder and its critic on `data` (labels unused), writing under `out_dir`.
-pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: bool, device: Device) -> Result<EncoderOutcome> {
+pub fn train(
+    data: &Dataset,
+    config: &EncoderConfig,
+    out_dir: &Path,
+    resume: bool,
+    device: Device,
+) -> Result<EncoderOutcome> {
     config.validate()?;
     let files = RunFiles::new(out_dir);
-    let n_train = config.train_limit.map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
+    let n_train = config
+        .train_limit
+        .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
     let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
-    let spec = ModelSpec::EncoderCritic { image_shape: data.train.image_shape(), critic_width: config.critic_width };
+    let spec = ModelSpec::EncoderCritic {
+        image_shape: data.train.image_shape(),
+        critic_width: config.critic_width,
+    };
     seed::seed_torch(config.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
     let Network::EncoderCritic { encoder, critic } = spec.build(&vs.root()) else {
@@ -120,7 +156,14 @@ pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: boo
         metrics,
         ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
     };
-    let mut progress = run::start(&files, out_dir, &info(0, serde_json::Value::Null), &vs, &mut adam, resume)?;
+    let mut progress = run::start(
+        &files,
+        out_dir,
+        &info(0, serde_json::Value::Null),
+        &vs,
+        &mut adam,
+        resume,
+    )?;
     let start = progress.epochs_done;
     let val_batches: Vec<Tensor> = epoch_batches(&parts.validation, config.batch_size, None, true)
         .into_iter()
@@ -131,8 +174,16 @@ pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: boo
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
         let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
-        let batches = epoch_batches(&parts.train, config.batch_size, Some((config.seed, epoch as u64)), true);
-        let bar = progress::bar(batches.len(), format!("epoch {}/{}", epoch + 1, config.epochs));
+        let batches = epoch_batches(
+            &parts.train,
+            config.batch_size,
+            Some((config.seed, epoch as u64)),
+            true,
+        );
+        let bar = progress::bar(
+            batches.len(),
+            format!("epoch {}/{}", epoch + 1, config.epochs),
+        );
         let started = Instant::now();
         let mut total = 0.0;
         for (step, index) in batches.iter().enumerate() {
@@ -141,12 +192,26 @@ pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: boo
                 x = augment::random_crop_flip(&x, &mut augment_rng);
             }
             if config.objective == EncoderObjective::WorstCase {
-                x = worst_case_inputs(critic.as_ref(), &representation, &x, config.bound, &config.attack, config.attack_gradient)?;
+                x = worst_case_inputs(
+                    critic.as_ref(),
+                    &representation,
+                    &x,
+                    config.bound,
+                    &config.attack,
+                    config.attack_gradient,
+                )?;
             }
-            let mi = estimate(config.bound, &critic.scores(&x, &encoder.forward_t(&x, true), true));
+            let mi = estimate(
+                config.bound,
+                &critic.scores(&x, &encoder.forward_t(&x, true), true),
+            );
             let value = mi.double_value(&[]);
             if !value.is_finite() {
-                return Err(run::at_step(Error::Diverged(format!("MI estimate is {value}")), epoch, step));
+                return Err(run::at_step(
+                    Error::Diverged(format!("MI estimate is {value}")),
+                    epoch,
+                    step,
+                ));
             }
             adam.backward_step(&(-mi));
             total += value;
@@ -159,7 +224,8 @@ pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: boo
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let (val_mi, val_worst, val_worst_ci) = validation_mi(&encoder, critic.as_ref(), data, &val_batches, config)?;
+        let (val_mi, val_worst, val_worst_ci) =
+            validation_mi(&encoder, critic.as_ref(), data, &val_batches, config)?;
         let record = EncoderEpoch {
             epoch: epoch + 1,
             train_mi: total / batches.len().max(1) as f64,
@@ -175,7 +241,18 @@ pub fn train(data: &Dataset, config: &EncoderConfig, out_dir: &Path, resume: boo
             record.val_worst_case_mi_ci95, record.images_per_second
         );
         let metrics = serde_json::to_value(&record).unwrap_or_default();
-        progress = run::finish_epoch(&files, &info(epoch + 1, metrics), &vs, &adam, progress, None, &record)?;
+        progress = run::finish_epoch(
+            &files,
+            &info(epoch + 1, metrics),
+            &vs,
+            &adam,
+            progress,
+            None,
+            &record,
+        )?;
     }
-    Ok(EncoderOutcome { epochs_run: config.epochs - start, checkpoint: files.best })
+    Ok(EncoderOutcome {
+        epochs_run: config.epochs - start,
+        checkpoint: files.best,
+    })
 }

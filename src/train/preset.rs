@@ -59,7 +59,10 @@ impl Preset {
 }
 
 /// The training PGD for a preset: the dataset's attack with fewer steps when the preset asks.
-pub fn training_attack(attack: crate::attack::AttackConfig, steps: Option<usize>) -> crate::attack::AttackConfig {
+pub fn training_attack(
+    attack: crate::attack::AttackConfig,
+    steps: Option<usize>,
+) -> crate::attack::AttackConfig {
     match steps {
         Some(steps) if steps < attack.steps => crate::attack::AttackConfig {
             steps,
