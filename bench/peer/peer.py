@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from models import BaselineH
+from models import BaselineH, Critic, Encoder, MlpHead
 
 
 def pgd(model, x, y, eps, steps, alpha):
@@ -28,6 +28,44 @@ def pgd(model, x, y, eps, steps, alpha):
         x_adv = x_adv.detach() + alpha * grad.sign()
         x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
     return x_adv.detach()
+
+
+def dv_estimate(u):
+    """DV on scores u[i, j, p], negatives off the diagonal (SPEC section 2)."""
+    n = u.shape[0]
+    positives = u.diagonal(dim1=0, dim2=1).mean(-1)  # [P]
+    mask = ~torch.eye(n, dtype=torch.bool).unsqueeze(-1)
+    negatives = u.masked_fill(~mask, float("-inf")).flatten(0, 1)
+    log_mean_exp = torch.logsumexp(negatives, 0) - torch.log(torch.tensor(float(n * (n - 1))))
+    return (positives - log_mean_exp).mean()
+
+
+def mi_pgd(encoder, critic, x, eps, steps, alpha):
+    """PGD lowering the DV estimate, the full forward recomputed each step; the critic's
+    image side detached, as in the paper's code."""
+    encoder.eval()
+    critic.eval()
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        image = critic.image(x_adv).detach()
+        rep = critic.representation(encoder(x_adv)[:, :, None, None]).flatten(1)
+        loss = -dv_estimate(torch.einsum("ih,jhp->ijp", rep, image))
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    encoder.train()
+    critic.train()
+    return x_adv.detach()
+
+
+def encoder_step(encoder, critic, opt, x, worst_case):
+    if worst_case:
+        x = mi_pgd(encoder, critic, x, 0.3, 10, 0.1)
+    loss = -dv_estimate(critic(x, encoder(x)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
 
 
 def supervised_step(model, opt, x, y, adversarial):
@@ -54,13 +92,22 @@ def main():
     torch.manual_seed(0)
     x = torch.rand(args.batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch_size,))
-    model = BaselineH(1, 28)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    kinds = {
-        "supervised": lambda: supervised_step(model, opt, x, y, False),
-        "supervised-adv": lambda: supervised_step(model, opt, x, y, True),
-    }
-    step = kinds[args.kind]
+    if args.kind in ("dim-2048", "dim-512", "worst-case"):
+        width = 2048 if args.kind == "dim-2048" else 512
+        encoder, critic = Encoder(1, 28), Critic(1, width)
+        opt = torch.optim.Adam(list(encoder.parameters()) + list(critic.parameters()), lr=1e-4)
+        worst_case = args.kind == "worst-case"
+        step = lambda: encoder_step(encoder, critic, opt, x, worst_case)
+    else:
+        model = BaselineH(1, 28)
+        if args.kind == "head-adv":
+            for p in model.encoder.parameters():
+                p.requires_grad_(False)
+            opt = torch.optim.Adam(model.head.parameters(), lr=1e-4)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        adversarial = args.kind != "supervised"
+        step = lambda: supervised_step(model, opt, x, y, adversarial)
     for _ in range(args.warmup):
         step()
     start = time.perf_counter()

@@ -4,26 +4,41 @@ use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::data::DatasetName;
 use crate::error::Result;
-use crate::nn::ModelSpec;
+use crate::mi::worst_case::AttackGradient;
+use crate::mi::Bound;
+use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::train::classifier::classifier_step;
+use crate::train::encoder::{encoder_step, EncoderConfig, EncoderObjective};
 use crate::train::{Adam, AdamConfig};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-/// The step kinds, on MNIST shapes (1×28×28) with batch 128.
+/// The step kinds, on MNIST shapes (1×28×28) with batch 128 and the MNIST threat of SPEC §5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
+    /// Deep InfoMax: encoder + critic (width 2048) step on the DV bound.
+    Dim2048,
+    /// The same with critic width 512.
+    Dim512,
+    /// Worst-case MI maximisation, critic width 512: PGD-10 on Î, then the update.
+    WorstCase,
+    /// Adversarial MLP-head training on a frozen encoder: PGD-10 through it, then the update.
+    HeadAdv,
     /// Baseline-H, one Adam step on clean inputs.
     Supervised,
-    /// Baseline-H adversarial training: PGD-10 (ε 0.3, α 0.1) then one Adam step.
+    /// Baseline-H adversarial training: PGD-10, then one Adam step.
     SupervisedAdv,
 }
 
 impl StepKind {
     pub fn name(self) -> &'static str {
         match self {
+            StepKind::Dim2048 => "dim-2048",
+            StepKind::Dim512 => "dim-512",
+            StepKind::WorstCase => "worst-case",
+            StepKind::HeadAdv => "head-adv",
             StepKind::Supervised => "supervised",
             StepKind::SupervisedAdv => "supervised-adv",
         }
@@ -49,6 +64,88 @@ pub fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+fn mnist_attack() -> AttackConfig {
+    let threat = DatasetName::Mnist.threat();
+    AttackConfig::linf(threat.eps, threat.steps, threat.step_size)
+}
+
+/// A step of `kind` on fixed data, ready to be called repeatedly.
+fn step_fn(
+    kind: StepKind,
+    vs: &VarStore,
+    x: Tensor,
+    y: Tensor,
+) -> Result<Box<dyn FnMut() -> Result<()> + '_>> {
+    let shape = DatasetName::Mnist.image_shape();
+    let adam_for = |vs: &VarStore| Adam::new(vs, AdamConfig::with_lr(1e-4));
+    Ok(match kind {
+        StepKind::Dim2048 | StepKind::Dim512 | StepKind::WorstCase => {
+            let width = if kind == StepKind::Dim2048 { 2048 } else { 512 };
+            let objective = if kind == StepKind::WorstCase {
+                EncoderObjective::WorstCase
+            } else {
+                EncoderObjective::Dim
+            };
+            let config = EncoderConfig {
+                objective,
+                bound: Bound::Dv,
+                critic_width: width,
+                epochs: 1,
+                batch_size: x.size()[0] as usize,
+                lr: 1e-4,
+                attack: mnist_attack(),
+                attack_gradient: AttackGradient::Representation,
+                val_fraction: 0.1,
+                split_seed: 0,
+                train_limit: None,
+                val_batches: 0,
+                seed: 0,
+            };
+            let Network::EncoderCritic { encoder, critic } = (ModelSpec::EncoderCritic {
+                image_shape: shape,
+                critic_width: width,
+            })
+            .build(&vs.root()) else {
+                unreachable!("an encoder-critic spec builds an encoder and a critic")
+            };
+            let mut adam = adam_for(vs)?;
+            Box::new(move || {
+                encoder_step(&encoder, critic.as_ref(), &mut adam, &x, &config).map(|_| ())
+            })
+        }
+        StepKind::HeadAdv | StepKind::Supervised | StepKind::SupervisedAdv => {
+            let spec = match kind {
+                StepKind::HeadAdv => ModelSpec::EncoderHead {
+                    image_shape: shape,
+                    head: HeadKind::Mlp,
+                    num_classes: 10,
+                },
+                _ => ModelSpec::BaselineH {
+                    image_shape: shape,
+                    num_classes: 10,
+                },
+            };
+            let network = spec.build(&vs.root());
+            if kind == StepKind::HeadAdv {
+                for (name, t) in vs.variables() {
+                    if name.starts_with("encoder.") {
+                        let _ = t.set_requires_grad(false);
+                    }
+                }
+            }
+            let mut adam = adam_for(vs)?;
+            let attack = (kind != StepKind::Supervised).then(|| ClassifierAttack {
+                method: Method::Pgd,
+                config: mnist_attack(),
+            });
+            Box::new(move || {
+                classifier_step(network.classifier()?, &mut adam, &x, &y, attack.as_ref())
+                    .map(|_| ())
+            })
+        }
+    })
+}
+
 /// Times `steps` steps of `kind` after `warmup` untimed ones, on seeded random data.
 pub fn time_steps(
     kind: StepKind,
@@ -65,22 +162,7 @@ pub fn time_steps(
     );
     let y = Tensor::randint(10, [batch_size], (Kind::Int64, device));
     let vs = VarStore::new(device);
-    let model = ModelSpec::BaselineH {
-        image_shape: shape,
-        num_classes: 10,
-    }
-    .build(&vs.root());
-    let mut adam = Adam::new(&vs, AdamConfig::with_lr(1e-4))?;
-    let threat = DatasetName::Mnist.threat();
-    let attack = match kind {
-        StepKind::Supervised => None,
-        StepKind::SupervisedAdv => Some(ClassifierAttack {
-            method: Method::Pgd,
-            config: AttackConfig::linf(threat.eps, threat.steps, threat.step_size),
-        }),
-    };
-    let mut step =
-        || classifier_step(model.classifier()?, &mut adam, &x, &y, attack.as_ref()).map(|_| ());
+    let mut step = step_fn(kind, &vs, x, y)?;
     for _ in 0..warmup {
         step()?;
     }

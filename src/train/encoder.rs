@@ -13,7 +13,7 @@ use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::SeparableCritic;
-use crate::nn::{ModelSpec, Network};
+use crate::nn::{Encoder, ModelSpec, Network};
 use crate::report::progress;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
@@ -126,6 +126,42 @@ fn validation_mi(
     Ok((mean_ci95(&normal).0, worst_mean, worst_ci))
 }
 
+/// One step of the objective on batch `x`: for the worst case, PGD against the current encoder
+/// and critic (both in evaluation mode) first; then encoder and critic step together to raise
+/// Î. Returns Î; a non-finite Î is an error and no update.
+pub fn encoder_step(
+    encoder: &Encoder,
+    critic: &dyn SeparableCritic,
+    adam: &mut Adam,
+    x: &Tensor,
+    config: &EncoderConfig,
+) -> Result<f64> {
+    let x = match config.objective {
+        EncoderObjective::Dim => x.shallow_clone(),
+        EncoderObjective::WorstCase => {
+            let representation = |x: &Tensor| encoder.forward_t(x, false);
+            worst_case_inputs(
+                critic,
+                &representation,
+                x,
+                config.bound,
+                &config.attack,
+                config.attack_gradient,
+            )?
+        }
+    };
+    let mi = estimate(
+        config.bound,
+        &critic.scores(&x, &encoder.forward_t(&x, true), true),
+    );
+    let value = mi.double_value(&[]);
+    if !value.is_finite() {
+        return Err(Error::Diverged(format!("MI estimate is {value}")));
+    }
+    adam.backward_step(&(-mi));
+    Ok(value)
+}
+
 /// Trains an encoder and its critic on `data` (labels unused), writing under `out_dir`.
 pub fn train(
     data: &Dataset,
@@ -169,7 +205,6 @@ pub fn train(
         .into_iter()
         .take(config.val_batches)
         .collect();
-    let representation = |x: &Tensor| encoder.forward_t(x, false);
 
     for epoch in start..config.epochs {
         seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
@@ -191,29 +226,8 @@ pub fn train(
             if data.name.augments() {
                 x = augment::random_crop_flip(&x, &mut augment_rng);
             }
-            if config.objective == EncoderObjective::WorstCase {
-                x = worst_case_inputs(
-                    critic.as_ref(),
-                    &representation,
-                    &x,
-                    config.bound,
-                    &config.attack,
-                    config.attack_gradient,
-                )?;
-            }
-            let mi = estimate(
-                config.bound,
-                &critic.scores(&x, &encoder.forward_t(&x, true), true),
-            );
-            let value = mi.double_value(&[]);
-            if !value.is_finite() {
-                return Err(run::at_step(
-                    Error::Diverged(format!("MI estimate is {value}")),
-                    epoch,
-                    step,
-                ));
-            }
-            adam.backward_step(&(-mi));
+            let value = encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
+                .map_err(|e| run::at_step(e, epoch, step))?;
             total += value;
             bar.inc(1);
             bar.set_message(format!(
