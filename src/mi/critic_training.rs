@@ -38,7 +38,15 @@ impl CriticConfig {
                 ),
             ));
         }
-        ensure_positive("--test-batches", self.test_batches as i64)?;
+        if self.test_batches < 2 {
+            return Err(Error::invalid(
+                "--test-batches",
+                format!(
+                    "a confidence interval needs at least 2 test batches, got {}",
+                    self.test_batches
+                ),
+            ));
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::invalid(
                 "--critic-lr",
@@ -198,7 +206,7 @@ mod tests {
             epochs: 1,
             batch_size: 1,
             lr: 1e-3,
-            test_batches: 1,
+            test_batches: 2,
             seed: 0,
         };
         let e = config.validate().unwrap_err().to_string();

@@ -82,9 +82,11 @@ pub struct EncoderEpoch {
     pub epoch: usize,
     /// Mean Î over the epoch's training batches (at PGD inputs for the worst-case objective).
     pub train_mi: f64,
-    pub val_mi: f64,
-    pub val_worst_case_mi: f64,
-    pub val_worst_case_mi_ci95: f64,
+    /// Normal and worst-case Î on the validation batches (`None` without validation batches;
+    /// the interval needs two).
+    pub val_mi: Option<f64>,
+    pub val_worst_case_mi: Option<f64>,
+    pub val_worst_case_mi_ci95: Option<f64>,
     pub seconds: f64,
     pub images_per_second: f64,
 }
@@ -95,14 +97,15 @@ pub struct EncoderOutcome {
     pub checkpoint: PathBuf,
 }
 
-/// Normal and worst-case Î on validation batches, with the networks in evaluation mode.
+/// Normal and worst-case Î on validation batches, with the networks in evaluation mode:
+/// (normal, worst case, 95 % half-width of the worst case), each `None` when not computable.
 fn validation_mi(
     network_encoder: &dyn ModuleT,
     critic: &dyn SeparableCritic,
     data: &Dataset,
     batches: &[Tensor],
     config: &EncoderConfig,
-) -> Result<(f64, f64, f64)> {
+) -> Result<(Option<f64>, Option<f64>, Option<f64>)> {
     let representation = |x: &Tensor| network_encoder.forward_t(x, false);
     let mi = |x: &Tensor| {
         tch::no_grad(|| estimate(config.bound, &critic.scores(x, &representation(x), false)))
@@ -122,8 +125,15 @@ fn validation_mi(
         )?;
         worst.push(mi(&x_adv));
     }
+    if batches.is_empty() {
+        return Ok((None, None, None));
+    }
     let (worst_mean, worst_ci) = mean_ci95(&worst);
-    Ok((mean_ci95(&normal).0, worst_mean, worst_ci))
+    Ok((
+        Some(mean_ci95(&normal).0),
+        Some(worst_mean),
+        worst_ci.is_finite().then_some(worst_ci),
+    ))
 }
 
 /// One step of the objective on batch `x`: for the worst case, PGD against the current encoder
@@ -249,10 +259,16 @@ pub fn train(
             seconds,
             images_per_second: (batches.len() * config.batch_size) as f64 / seconds,
         };
+        let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         eprintln!(
-            "epoch {}/{}: training Î {:.4}, validation Î {:.4}, worst-case Î {:.4} ± {:.4}, {:.0} images/s",
-            record.epoch, config.epochs, record.train_mi, record.val_mi, record.val_worst_case_mi,
-            record.val_worst_case_mi_ci95, record.images_per_second
+            "epoch {}/{}: training Î {:.4}, validation Î {}, worst-case Î {} ± {}, {:.0} images/s",
+            record.epoch,
+            config.epochs,
+            record.train_mi,
+            show(record.val_mi),
+            show(record.val_worst_case_mi),
+            show(record.val_worst_case_mi_ci95),
+            record.images_per_second
         );
         let metrics = serde_json::to_value(&record).unwrap_or_default();
         progress = run::finish_epoch(
