@@ -46,6 +46,22 @@ impl CheckpointInfo {
     }
 }
 
+impl CheckpointInfo {
+    /// The description of a training run's checkpoints, with its configuration.
+    pub fn for_run(
+        model: ModelSpec,
+        dataset: DatasetName,
+        seed: u64,
+        config: &impl Serialize,
+    ) -> Result<Self> {
+        Ok(Self {
+            config: serde_json::to_value(config)
+                .map_err(|e| Error::invalid("config", e.to_string()))?,
+            ..Self::new(model, Some(dataset), seed)
+        })
+    }
+}
+
 pub fn sidecar_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }

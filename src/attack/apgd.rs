@@ -2,8 +2,8 @@
 //! diverse parameter-free attacks"), the core of AutoAttack: PGD with momentum 0.75 and a
 //! per-sample step size that starts at 2ε and halves at checkpoints where progress stalled.
 use super::{
-    ascent_direction, keep_best, per_sample, project, random_start, value_and_grad, AttackConfig,
-    Objective,
+    ascent_direction, best_over_restarts, keep_best, per_sample, project, value_and_grad,
+    AttackConfig, Objective,
 };
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -23,23 +23,10 @@ fn checkpoint_lengths(steps: usize) -> (usize, usize, usize) {
 /// Runs APGD with `config.steps` iterations (its `step_size` is ignored: APGD sets its own)
 /// and returns, per sample, the iterate with the highest objective over all restarts.
 pub fn apgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
-    config.validate()?;
     let x = x.detach();
-    let mut best_x = x.shallow_clone();
-    let mut best_value = tch::no_grad(|| objective(&x)).detach();
-    if config.eps == 0.0 {
-        return Ok(best_x);
-    }
-    for restart in 0..config.restarts {
-        let start = if config.random_start || restart > 0 {
-            random_start(&x, config)
-        } else {
-            x.shallow_clone()
-        };
-        let (run_x, run_value) = apgd_run(objective, &x, start, config);
-        keep_best(&mut best_x, &mut best_value, &run_x, &run_value);
-    }
-    Ok(best_x)
+    best_over_restarts(objective, &x, config, |start| {
+        apgd_run(objective, &x, start, config)
+    })
 }
 
 fn apgd_run(

@@ -1,6 +1,7 @@
 //! Projected gradient ascent (Madry et al.; SPEC §4), and FGSM as its one-step special case.
 use super::{
-    ascent_direction, keep_best, project, random_start, value_and_grad, AttackConfig, Objective,
+    ascent_direction, best_over_restarts, keep_best, project, value_and_grad, AttackConfig,
+    Objective,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -9,32 +10,38 @@ use tch::Tensor;
 /// with restarts, each sample keeps its best iterate over every step of every run.
 /// Returns the adversarial batch (detached).
 pub fn pgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
-    config.validate()?;
     let x = x.detach();
-    let mut best_x = x.shallow_clone();
-    let mut best_value = tch::no_grad(|| objective(&x)).detach();
-    if config.eps == 0.0 {
-        return Ok(best_x);
-    }
-    for _ in 0..config.restarts {
-        let mut x_adv = if config.random_start {
-            random_start(&x, config)
-        } else {
-            x.shallow_clone()
-        };
-        for _ in 0..config.steps {
-            let (value, grad) = value_and_grad(objective, &x_adv);
-            keep_best(&mut best_x, &mut best_value, &x_adv, &value);
-            x_adv = project(
-                &(&x_adv + ascent_direction(&grad, config.norm) * config.step_size),
-                &x,
-                config,
-            );
-        }
-        let value = tch::no_grad(|| objective(&x_adv)).detach();
+    best_over_restarts(objective, &x, config, |start| {
+        pgd_run(objective, &x, start, config)
+    })
+}
+
+/// One PGD run from `start`: the best iterate and its value, per sample.
+fn pgd_run(
+    objective: &Objective,
+    x: &Tensor,
+    start: Tensor,
+    config: &AttackConfig,
+) -> (Tensor, Tensor) {
+    let mut x_adv = start;
+    let mut best_x = x_adv.shallow_clone();
+    let mut best_value = Tensor::full(
+        [x.size()[0]],
+        f64::NEG_INFINITY,
+        (tch::Kind::Float, x.device()),
+    );
+    for _ in 0..config.steps {
+        let (value, grad) = value_and_grad(objective, &x_adv);
         keep_best(&mut best_x, &mut best_value, &x_adv, &value);
+        x_adv = project(
+            &(&x_adv + ascent_direction(&grad, config.norm) * config.step_size),
+            x,
+            config,
+        );
     }
-    Ok(best_x)
+    let value = tch::no_grad(|| objective(&x_adv)).detach();
+    keep_best(&mut best_x, &mut best_value, &x_adv, &value);
+    (best_x, best_value)
 }
 
 /// FGSM (Goodfellow et al.): one step of size ε from the input.

@@ -3,20 +3,18 @@
 //! with validation accuracy (and, with a validation attack, accuracy under it); the kept
 //! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
 use super::adam::{Adam, AdamConfig};
-use super::run::{self, RunFiles};
+use super::run::{self, Epoch, Run};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
-use crate::data::{augment, batches::epoch_batches, split, Dataset};
+use crate::data::{split, Dataset};
 use crate::error::{ensure_positive, Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
 use crate::nn::{HeadKind, ModelSpec};
-use crate::report::progress;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 
@@ -213,7 +211,6 @@ pub fn train(
     device: Device,
 ) -> Result<Outcome> {
     config.validate()?;
-    let files = RunFiles::new(out_dir);
     let n_train = config
         .train_limit
         .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
@@ -224,60 +221,40 @@ pub fn train(
     let (spec, network) = build(data, config, &vs)?;
     let model = network.classifier()?;
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
-    let info = |epoch: usize, metrics: serde_json::Value| CheckpointInfo {
-        epoch,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        metrics,
-        ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
-    };
-    let mut progress = run::start(
-        &files,
-        out_dir,
-        &info(0, serde_json::Value::Null),
-        &vs,
-        &mut adam,
-        resume,
-    )?;
-    let start = progress.epochs_done;
+    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.seed, config)?;
+    let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
+    let start = run.progress.epochs_done;
 
     let attack = config.adversarial.map(pgd);
     let validation_attacks: Vec<_> = config.validation_attack.map(pgd).into_iter().collect();
     for epoch in start..config.epochs {
-        seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
-        let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
-        let batches = epoch_batches(
+        let (mut this, batches) = Epoch::begin(
+            config.seed,
+            epoch,
+            config.epochs,
             &parts.train,
             config.batch_size,
-            Some((config.seed, epoch as u64)),
             false,
         );
-        let bar = progress::bar(
-            batches.len(),
-            format!("epoch {}/{}", epoch + 1, config.epochs),
-        );
-        let started = Instant::now();
         let (mut loss_sum, mut hits, mut seen) = (0.0, 0i64, 0i64);
         for (step, index) in batches.iter().enumerate() {
-            let (mut x, y) = data.train.batch(index);
-            if data.name.augments() {
-                x = augment::random_crop_flip(&x, &mut augment_rng);
-            }
+            let (x, y) = this.batch(data, index);
             let (loss, logits) = classifier_step(model, &mut adam, &x, &y, attack.as_ref())
                 .map_err(|e| run::at_step(e, epoch, step))?;
             let n = y.size()[0];
             loss_sum += loss * n as f64;
             hits += correct(&logits, &y);
             seen += n;
-            bar.inc(1);
-            bar.set_message(format!(
+            this.bar.inc(1);
+            this.bar.set_message(format!(
                 "loss {:.4} acc {:.2}% {:.0} img/s",
                 loss_sum / seen as f64,
                 100.0 * hits as f64 / seen as f64,
-                seen as f64 / started.elapsed().as_secs_f64()
+                seen as f64 / this.started.elapsed().as_secs_f64()
             ));
         }
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
+        this.bar.finish_and_clear();
+        let seconds = this.started.elapsed().as_secs_f64();
         let train_accuracy = hits as f64 / seen as f64;
         let (val_accuracy, val_adversarial_accuracy) = if parts.validation.is_empty() {
             (train_accuracy, None)
@@ -316,21 +293,12 @@ pub fn train(
             Selection::BestNatural => Some(val_accuracy),
             Selection::BestAdversarial => val_adversarial_accuracy,
         };
-        let metrics = serde_json::to_value(&record).unwrap_or_default();
-        progress = run::finish_epoch(
-            &files,
-            &info(epoch + 1, metrics),
-            &vs,
-            &adam,
-            progress,
-            score,
-            &record,
-        )?;
+        run.finish_epoch(&vs, &adam, score, &record)?;
     }
     Ok(Outcome {
-        best_epoch: progress.best_epoch,
-        best_score: progress.best_score,
+        best_epoch: run.progress.best_epoch,
+        best_score: run.progress.best_score,
         epochs_run: config.epochs - start,
-        checkpoint: files.best,
+        checkpoint: run.files.best,
     })
 }

@@ -3,10 +3,10 @@
 //! maximisation (β = 1, the paper's method) first moves each batch by PGD against the current
 //! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
 use super::adam::{Adam, AdamConfig};
-use super::run::{self, RunFiles};
+use super::run::{self, Epoch, Run};
 use crate::attack::AttackConfig;
 use crate::checkpoint::CheckpointInfo;
-use crate::data::{augment, batches::epoch_batches, split, Dataset};
+use crate::data::{batches::epoch_batches, split, Dataset};
 use crate::error::{ensure_positive, Error, Result};
 use crate::mi::bounds::estimate;
 use crate::mi::critic_training::mean_ci95;
@@ -14,11 +14,9 @@ use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::SeparableCritic;
 use crate::nn::{Encoder, ModelSpec, Network};
-use crate::report::progress;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 
@@ -181,7 +179,6 @@ pub fn train(
     device: Device,
 ) -> Result<EncoderOutcome> {
     config.validate()?;
-    let files = RunFiles::new(out_dir);
     let n_train = config
         .train_limit
         .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
@@ -196,58 +193,38 @@ pub fn train(
         unreachable!("an encoder-critic spec builds an encoder and a critic")
     };
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
-    let info = |epoch: usize, metrics: serde_json::Value| CheckpointInfo {
-        epoch,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        metrics,
-        ..CheckpointInfo::new(spec.clone(), Some(data.name), config.seed)
-    };
-    let mut progress = run::start(
-        &files,
-        out_dir,
-        &info(0, serde_json::Value::Null),
-        &vs,
-        &mut adam,
-        resume,
-    )?;
-    let start = progress.epochs_done;
+    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.seed, config)?;
+    let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
+    let start = run.progress.epochs_done;
     let val_batches: Vec<Tensor> = epoch_batches(&parts.validation, config.batch_size, None, true)
         .into_iter()
         .take(config.val_batches)
         .collect();
 
     for epoch in start..config.epochs {
-        seed::seed_torch(config.seed, Stream::Torch, epoch as u64);
-        let mut augment_rng = seed::rng(config.seed, Stream::Augment, epoch as u64);
-        let batches = epoch_batches(
+        let (mut this, batches) = Epoch::begin(
+            config.seed,
+            epoch,
+            config.epochs,
             &parts.train,
             config.batch_size,
-            Some((config.seed, epoch as u64)),
             true,
         );
-        let bar = progress::bar(
-            batches.len(),
-            format!("epoch {}/{}", epoch + 1, config.epochs),
-        );
-        let started = Instant::now();
         let mut total = 0.0;
         for (step, index) in batches.iter().enumerate() {
-            let (mut x, _) = data.train.batch(index);
-            if data.name.augments() {
-                x = augment::random_crop_flip(&x, &mut augment_rng);
-            }
+            let (x, _) = this.batch(data, index);
             let value = encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
                 .map_err(|e| run::at_step(e, epoch, step))?;
             total += value;
-            bar.inc(1);
-            bar.set_message(format!(
+            this.bar.inc(1);
+            this.bar.set_message(format!(
                 "Î {:.3} {:.0} img/s",
                 total / (step + 1) as f64,
-                ((step + 1) * config.batch_size) as f64 / started.elapsed().as_secs_f64()
+                ((step + 1) * config.batch_size) as f64 / this.started.elapsed().as_secs_f64()
             ));
         }
-        bar.finish_and_clear();
-        let seconds = started.elapsed().as_secs_f64();
+        this.bar.finish_and_clear();
+        let seconds = this.started.elapsed().as_secs_f64();
         let (val_mi, val_worst, val_worst_ci) =
             validation_mi(&encoder, critic.as_ref(), data, &val_batches, config)?;
         let record = EncoderEpoch {
@@ -270,19 +247,10 @@ pub fn train(
             show(record.val_worst_case_mi_ci95),
             record.images_per_second
         );
-        let metrics = serde_json::to_value(&record).unwrap_or_default();
-        progress = run::finish_epoch(
-            &files,
-            &info(epoch + 1, metrics),
-            &vs,
-            &adam,
-            progress,
-            None,
-            &record,
-        )?;
+        run.finish_epoch(&vs, &adam, None, &record)?;
     }
     Ok(EncoderOutcome {
         epochs_run: config.epochs - start,
-        checkpoint: files.best,
+        checkpoint: run.files.best,
     })
 }

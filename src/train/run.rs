@@ -2,11 +2,18 @@
 //! state checkpoint, and keeping the checkpoint chosen by a validation score.
 use super::adam::Adam;
 use crate::checkpoint::{self, CheckpointInfo};
+use crate::data::{augment, batches::epoch_batches, Dataset};
 use crate::error::{Error, Result};
 use crate::report::jsonl;
+use crate::report::progress;
+use crate::seed::{self, Stream};
+use indicatif::ProgressBar;
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tch::nn::VarStore;
+use tch::Tensor;
 
 const MODEL_PREFIX: &str = "model.";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
@@ -99,7 +106,7 @@ pub fn start(
 /// Ends an epoch: appends its log record, saves the weights as the chosen checkpoint when
 /// `score` beats the best so far (`None` always replaces it: "keep the last"), then writes the
 /// state checkpoint. Returns the updated progress.
-pub fn finish_epoch(
+fn finish_epoch(
     files: &RunFiles,
     info: &CheckpointInfo,
     vs: &VarStore,
@@ -134,6 +141,53 @@ pub fn finish_epoch(
     Ok(progress)
 }
 
+/// A run in progress: its files, the description each of its checkpoints carries, and where
+/// it stands.
+pub struct Run {
+    pub files: RunFiles,
+    template: CheckpointInfo,
+    pub progress: Progress,
+}
+
+impl Run {
+    /// Starts (or with `resume` continues) a run in `out_dir`; `template` describes its model,
+    /// dataset, seed and configuration.
+    pub fn start(
+        out_dir: &Path,
+        template: CheckpointInfo,
+        vs: &VarStore,
+        adam: &mut Adam,
+        resume: bool,
+    ) -> Result<Self> {
+        let files = RunFiles::new(out_dir);
+        let progress = start(&files, out_dir, &template, vs, adam, resume)?;
+        Ok(Self {
+            files,
+            template,
+            progress,
+        })
+    }
+
+    /// Ends the next epoch with its log record (also stored as the checkpoint's metrics); see
+    /// [`finish_epoch`].
+    pub fn finish_epoch(
+        &mut self,
+        vs: &VarStore,
+        adam: &Adam,
+        score: Option<f64>,
+        record: &impl Serialize,
+    ) -> Result<()> {
+        let info = CheckpointInfo {
+            epoch: self.progress.epochs_done + 1,
+            metrics: serde_json::to_value(record)
+                .map_err(|e| Error::invalid("log", e.to_string()))?,
+            ..self.template.clone()
+        };
+        self.progress = finish_epoch(&self.files, &info, vs, adam, self.progress, score, record)?;
+        Ok(())
+    }
+}
+
 /// Adds the epoch and step to a divergence error.
 pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
     match e {
@@ -142,5 +196,44 @@ pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
             epoch + 1
         )),
         other => other,
+    }
+}
+
+/// One training epoch: its augmentation stream, progress bar and start time.
+pub struct Epoch {
+    pub bar: ProgressBar,
+    pub started: Instant,
+    augment: ChaCha8Rng,
+}
+
+impl Epoch {
+    /// Seeds libtorch for the epoch and shuffles `indices` into its batches, all from
+    /// (seed, epoch) so that a resumed run sees the same ones.
+    pub fn begin(
+        seed: u64,
+        epoch: usize,
+        epochs: usize,
+        indices: &[i64],
+        batch_size: usize,
+        drop_last: bool,
+    ) -> (Self, Vec<Tensor>) {
+        seed::seed_torch(seed, Stream::Torch, epoch as u64);
+        let batches = epoch_batches(indices, batch_size, Some((seed, epoch as u64)), drop_last);
+        let epoch = Self {
+            bar: progress::bar(batches.len(), format!("epoch {}/{epochs}", epoch + 1)),
+            started: Instant::now(),
+            augment: seed::rng(seed, Stream::Augment, epoch as u64),
+        };
+        (epoch, batches)
+    }
+
+    /// The training batch at `index`: pixels (augmented where the dataset is, SPEC §5) and labels.
+    pub fn batch(&mut self, data: &Dataset, index: &Tensor) -> (Tensor, Tensor) {
+        let (x, y) = data.train.batch(index);
+        if data.name.augments() {
+            (augment::random_crop_flip(&x, &mut self.augment), y)
+        } else {
+            (x, y)
+        }
     }
 }
