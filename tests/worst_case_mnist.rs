@@ -5,7 +5,9 @@ use tch::{Device, Tensor};
 use wcmi::attack::AttackConfig;
 use wcmi::data::{Dataset, DatasetName};
 use wcmi::mi::critic_training::CriticConfig;
-use wcmi::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
+use wcmi::mi::worst_case::{
+    estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
+};
 use wcmi::mi::Bound;
 use wcmi::train::classifier::{self, ClassifierConfig};
 
@@ -42,18 +44,14 @@ fn vulnerability_is_zero_at_eps_zero_and_grows_with_eps() {
         attack,
         attack_gradient: AttackGradient::Representation,
     };
-    let estimate = |attack| {
-        estimate_mi(
-            &representation,
-            64,
-            &inputs,
-            &train,
-            &test,
-            &config(attack),
-            Device::Cpu,
-        )
-        .unwrap()
+    let problem = MiProblem {
+        representation: &representation,
+        representation_dim: 64,
+        inputs: &inputs,
+        train: &train,
+        test: &test,
     };
+    let estimate = |attack| estimate_mi(&problem, &config(attack), Device::Cpu).unwrap();
     let normal = estimate(None);
     let vulnerability: Vec<(f64, f64, f64)> = [0.0, 0.05, 0.1, 0.2, 0.3]
         .iter()

@@ -5,7 +5,9 @@ use crate::atomic::write_json_atomic;
 use crate::checkpoint::{self, LoadedModel};
 use crate::data::{split, DatasetName};
 use crate::eval::vulnerability;
-use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
+use crate::mi::worst_case::{
+    estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
+};
 use crate::mi::{Bound, CriticConfig};
 use crate::report::table;
 use anyhow::Context;
@@ -148,15 +150,14 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
             .expect("layer checked")
     };
     let inputs = |index: &Tensor| data.train.batch(index).0;
-    let estimate = estimate_mi(
-        &representation,
-        p.width,
-        &inputs,
-        &p.train,
-        &p.test,
-        &p.config,
-        device,
-    )?;
+    let problem = MiProblem {
+        representation: &representation,
+        representation_dim: p.width,
+        inputs: &inputs,
+        train: &p.train,
+        test: &p.test,
+    };
+    let estimate = estimate_mi(&problem, &p.config, device)?;
     let what = if args.worst_case {
         "worst-case MI"
     } else {
@@ -197,17 +198,15 @@ pub fn run_vulnerability(args: MiArgs, global: &GlobalArgs, device: Device) -> a
             .expect("layer checked")
     };
     let inputs = |index: &Tensor| data.train.batch(index).0;
-    let report = vulnerability::measure(
-        &representation,
-        p.width,
-        &inputs,
-        &p.train,
-        &p.test,
-        &p.config,
-        attack,
-        p.dataset.num_classes(),
-        device,
-    )?;
+    let problem = MiProblem {
+        representation: &representation,
+        representation_dim: p.width,
+        inputs: &inputs,
+        train: &p.train,
+        test: &p.test,
+    };
+    let report =
+        vulnerability::measure(&problem, &p.config, attack, p.dataset.num_classes(), device)?;
     println!(
         "representation vulnerability of {} layer '{}' on {} ({:?}, batch {}, {:?} ε = {:.4})",
         p.loaded.info.model.name(),

@@ -6,7 +6,9 @@ use crate::data::synthetic::GaussianMixture;
 use crate::error::Result;
 use crate::mi::critic_training::CriticConfig;
 use crate::mi::theory::gaussian_mixture;
-use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
+use crate::mi::worst_case::{
+    estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
+};
 use crate::mi::Bound;
 use serde::Serialize;
 use tch::{Device, Tensor};
@@ -81,12 +83,15 @@ pub fn run(
         attack,
         attack_gradient,
     };
+    let problem = MiProblem {
+        representation: &representation,
+        representation_dim: 1,
+        inputs: &inputs,
+        train: &train,
+        test: &test,
+    };
     let normal = estimate_mi(
-        &representation,
-        1,
-        &inputs,
-        &train,
-        &test,
+        &problem,
         &config(None, AttackGradient::Representation),
         Device::Cpu,
     )?;
@@ -97,15 +102,7 @@ pub fn run(
                 bounds: None,
                 ..AttackConfig::linf(eps, check.pgd_steps, (eps / 4.0).max(1e-6))
             };
-            let worst = estimate_mi(
-                &representation,
-                1,
-                &inputs,
-                &train,
-                &test,
-                &config(Some(attack), gradient),
-                Device::Cpu,
-            )?;
+            let worst = estimate_mi(&problem, &config(Some(attack), gradient), Device::Cpu)?;
             rows.push(MixtureRow {
                 eps,
                 exact_vulnerability: gaussian_mixture(

@@ -96,17 +96,31 @@ pub fn worst_case_inputs(
     pgd(&objective, x, attack)
 }
 
-/// Estimates I(X; g(X)), or its worst case, for `representation` (`[N, …]` → `[N, d]`) with a
-/// fresh critic. `inputs` maps a batch of indices to inputs; `train` and `test` are indices.
+/// What the MI is measured between: inputs picked by index, and a frozen representation of them.
+pub struct MiProblem<'a> {
+    /// `[N, …]` → `[N, representation_dim]`, differentiable in its input.
+    pub representation: &'a dyn Fn(&Tensor) -> Tensor,
+    pub representation_dim: i64,
+    /// A batch of example indices → the inputs.
+    pub inputs: &'a dyn Fn(&Tensor) -> Tensor,
+    /// Indices the critic trains on, and the held-out ones the estimate averages over.
+    pub train: &'a [i64],
+    pub test: &'a [i64],
+}
+
+/// Estimates I(X; g(X)), or its worst case, with a fresh critic.
 pub fn estimate_mi(
-    representation: &dyn Fn(&Tensor) -> Tensor,
-    representation_dim: i64,
-    inputs: &dyn Fn(&Tensor) -> Tensor,
-    train: &[i64],
-    test: &[i64],
+    problem: &MiProblem,
     config: &RepresentationMiConfig,
     device: Device,
 ) -> Result<MiEstimate> {
+    let MiProblem {
+        representation,
+        representation_dim,
+        inputs,
+        train,
+        test,
+    } = *problem;
     config.critic.validate()?;
     if let Some(attack) = &config.attack {
         attack.validate()?;
