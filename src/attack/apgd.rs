@@ -24,9 +24,7 @@ fn checkpoint_lengths(steps: usize) -> (usize, usize, usize) {
 /// and returns, per sample, the iterate with the highest objective over all restarts.
 pub fn apgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
     let x = x.detach();
-    best_over_restarts(objective, &x, config, |start| {
-        apgd_run(objective, &x, start, config)
-    })
+    best_over_restarts(&x, config, |start| apgd_run(objective, &x, start, config))
 }
 
 fn apgd_run(

@@ -146,20 +146,19 @@ fn value_and_grad(objective: &Objective, x: &Tensor) -> (Tensor, Tensor) {
 
 /// Runs an attack `run` (start → its best iterate and value per sample) from the input, or a
 /// random start with `random_start`, and from a random start for every further restart; each
-/// sample keeps its best over the clean input and every run. ε = 0 returns the input.
+/// sample keeps its best over every run. ε = 0 returns the input.
 fn best_over_restarts(
-    objective: &Objective,
     x: &Tensor,
     config: &AttackConfig,
     mut run: impl FnMut(Tensor) -> (Tensor, Tensor),
 ) -> Result<Tensor> {
     config.validate()?;
     let x = x.detach();
-    let mut best_x = x.shallow_clone();
-    let mut best_value = tch::no_grad(|| objective(&x)).detach();
     if config.eps == 0.0 {
-        return Ok(best_x);
+        return Ok(x);
     }
+    let mut best_x = x.shallow_clone();
+    let mut best_value = unbeaten(&x);
     for restart in 0..config.restarts {
         let start = if config.random_start || restart > 0 {
             random_start(&x, config)
@@ -170,6 +169,11 @@ fn best_over_restarts(
         keep_best(&mut best_x, &mut best_value, &run_x, &run_value);
     }
     Ok(best_x)
+}
+
+/// Per-sample values that any candidate beats.
+fn unbeaten(x: &Tensor) -> Tensor {
+    Tensor::full([x.size()[0]], f64::NEG_INFINITY, (Kind::Float, x.device()))
 }
 
 /// Keeps, per sample, the candidate whose value beats the best so far.

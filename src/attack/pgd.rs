@@ -1,7 +1,7 @@
 //! Projected gradient ascent (Madry et al.; SPEC §4), and FGSM as its one-step special case.
 use super::{
-    ascent_direction, best_over_restarts, keep_best, project, value_and_grad, AttackConfig,
-    Objective,
+    ascent_direction, best_over_restarts, keep_best, project, unbeaten, value_and_grad,
+    AttackConfig, Objective,
 };
 use crate::error::Result;
 use tch::Tensor;
@@ -11,9 +11,7 @@ use tch::Tensor;
 /// Returns the adversarial batch (detached).
 pub fn pgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
     let x = x.detach();
-    best_over_restarts(objective, &x, config, |start| {
-        pgd_run(objective, &x, start, config)
-    })
+    best_over_restarts(&x, config, |start| pgd_run(objective, &x, start, config))
 }
 
 /// One PGD run from `start`: the best iterate and its value, per sample.
@@ -25,11 +23,7 @@ fn pgd_run(
 ) -> (Tensor, Tensor) {
     let mut x_adv = start;
     let mut best_x = x_adv.shallow_clone();
-    let mut best_value = Tensor::full(
-        [x.size()[0]],
-        f64::NEG_INFINITY,
-        (tch::Kind::Float, x.device()),
-    );
+    let mut best_value = unbeaten(x);
     for _ in 0..config.steps {
         let (value, grad) = value_and_grad(objective, &x_adv);
         keep_best(&mut best_x, &mut best_value, &x_adv, &value);

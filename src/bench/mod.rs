@@ -19,8 +19,12 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     /// Deep InfoMax: encoder + critic (width 2048) step on the DV bound.
+    #[value(name = "dim-2048")]
+    #[serde(rename = "dim-2048")]
     Dim2048,
     /// The same with critic width 512.
+    #[value(name = "dim-512")]
+    #[serde(rename = "dim-512")]
     Dim512,
     /// Worst-case MI maximisation, critic width 512: PGD-10 on Î, then the update.
     WorstCase,

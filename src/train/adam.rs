@@ -72,7 +72,8 @@ impl Adam {
         }
     }
 
-    /// One update from the gradients currently stored on the parameters.
+    /// One update from the gradients currently stored on the parameters. In-place, with two
+    /// temporaries per parameter, like `torch.optim.Adam`'s own loop.
     pub fn step(&mut self) {
         self.steps += 1;
         let AdamConfig {
@@ -83,6 +84,7 @@ impl Adam {
         } = self.config;
         let bias1 = 1.0 - beta1.powi(self.steps as i32);
         let bias2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
+        let step_size = lr / bias1;
         tch::no_grad(|| {
             for slot in &mut self.slots {
                 let grad = slot.param.grad();
@@ -91,9 +93,14 @@ impl Adam {
                 }
                 let _ = slot.exp_avg.lerp_(&grad, 1.0 - beta1);
                 slot.exp_avg_sq *= beta2;
-                slot.exp_avg_sq += grad.square() * (1.0 - beta2);
-                let denom = slot.exp_avg_sq.sqrt() / bias2_sqrt + eps;
-                slot.param -= (&slot.exp_avg / denom) * (lr / bias1);
+                let _ = slot.exp_avg_sq.addcmul_(&(&grad * (1.0 - beta2)), &grad);
+                // param −= step_size · m / (√v / √(1 − β₂ᵗ) + ε), as one addcdiv with the
+                // negated step folded into the denominator.
+                let mut denom = slot.exp_avg_sq.sqrt();
+                denom /= bias2_sqrt;
+                denom += eps;
+                denom *= -1.0 / step_size;
+                let _ = slot.param.addcdiv_(&slot.exp_avg, &denom);
             }
         });
     }
