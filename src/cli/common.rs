@@ -133,3 +133,28 @@ impl ThreatArgs {
         })
     }
 }
+
+/// The settings every training command shares; a preset fills in what is not given.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Epochs, critic width, training PGD steps and data size.
+    #[arg(long, value_enum, default_value = "paper")]
+    pub preset: crate::train::preset::Preset,
+    /// Epochs (default: the preset's).
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Use only the first N training images (default: the preset's).
+    #[arg(long, value_parser = positive)]
+    pub train_limit: Option<usize>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the output folder's last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}

@@ -1,6 +1,6 @@
 //! `wcmi train-head`: a linear or MLP head on a frozen encoder, trained on clean or PGD inputs
 //! (SPEC §4), then evaluated on the test set under the paper's PGD.
-use super::common::{positive, GlobalArgs, ThreatArgs};
+use super::common::{GlobalArgs, RunArgs, ThreatArgs};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::checkpoint;
 use crate::data::DatasetName;
@@ -8,7 +8,6 @@ use crate::eval::robustness;
 use crate::nn::HeadKind;
 use crate::report::table;
 use crate::train::classifier::{self, ClassifierConfig, Selection};
-use crate::train::preset::Preset;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::path::PathBuf;
@@ -37,25 +36,10 @@ pub struct Args {
     /// Dataset (default: the encoder's).
     #[arg(long)]
     pub dataset: Option<DatasetName>,
-    #[arg(long, value_enum, default_value = "paper")]
-    pub preset: Preset,
-    /// Epochs (default: the preset's).
-    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
-    pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr: f64,
-    /// Use only the first N training images (default: the preset's).
-    #[arg(long, value_parser = positive)]
-    pub train_limit: Option<usize>,
     #[command(flatten)]
     pub threat: ThreatArgs,
-    /// Output folder (default: beside the encoder, head-<head>-<training>[-es]).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long)]
-    pub resume: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
@@ -66,16 +50,16 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
             args.encoder.display()
         )
     })?;
-    let preset = args.preset.settings();
+    let preset = args.run.preset.settings();
     let evaluation = args.threat.config(dataset, false, 1)?;
     let training = args
         .threat
         .training_config(dataset, true, preset.train_pgd_steps)?;
     let config = ClassifierConfig {
-        epochs: args.epochs.unwrap_or(preset.head_epochs),
-        batch_size: args.batch_size,
-        lr: args.lr,
-        train_limit: args.train_limit.or(preset.train_limit),
+        epochs: args.run.epochs.unwrap_or(preset.head_epochs),
+        batch_size: args.run.batch_size,
+        lr: args.run.lr,
+        train_limit: args.run.train_limit.or(preset.train_limit),
         seed: global.seed,
         head: args.head,
         encoder: Some(args.encoder.clone()),
@@ -97,9 +81,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         if args.early_stop { "-es" } else { "" }
     );
     let out = args
+        .run
         .out
         .unwrap_or_else(|| args.encoder.with_file_name(name));
-    let outcome = classifier::train(&data, &config, &out, args.resume, device)?;
+    let outcome = classifier::train(&data, &config, &out, args.run.resume, device)?;
     let loaded = checkpoint::load_model(&outcome.checkpoint, device)?;
     let attack = ClassifierAttack {
         method: Method::Pgd,
