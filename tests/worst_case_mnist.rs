@@ -25,9 +25,10 @@ fn vulnerability_is_zero_at_eps_zero_and_grows_with_eps() {
     let loaded = wcmi::checkpoint::load_model(&outcome.checkpoint, Device::Cpu).unwrap();
 
     let representation = |x: &Tensor| loaded.network.layer("encoder", x).unwrap();
-    let inputs = |index: &Tensor| data.train.batch(index).0;
+    let train_inputs = |index: &Tensor| data.train.batch(index).0;
+    let test_inputs = |index: &Tensor| data.test.batch(index).0;
     let train: Vec<i64> = (3000..4024).collect();
-    let test: Vec<i64> = (50_000..50_256).collect();
+    let test: Vec<i64> = (0..256).collect();
     let config = |attack: Option<AttackConfig>| RepresentationMiConfig {
         critic: CriticConfig {
             bound: Bound::Dv,
@@ -47,8 +48,9 @@ fn vulnerability_is_zero_at_eps_zero_and_grows_with_eps() {
     let problem = MiProblem {
         representation: &representation,
         representation_dim: 64,
-        inputs: &inputs,
+        train_inputs: &train_inputs,
         train: &train,
+        test_inputs: &test_inputs,
         test: &test,
     };
     let estimate = |attack| estimate_mi(&problem, &config(attack), Device::Cpu).unwrap();

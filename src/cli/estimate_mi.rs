@@ -3,7 +3,7 @@
 use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::checkpoint::{self, LoadedModel};
-use crate::data::{split, DatasetName};
+use crate::data::{split, Dataset, DatasetName};
 use crate::eval::vulnerability;
 use crate::mi::worst_case::{
     estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
@@ -141,23 +141,32 @@ fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
     ]
 }
 
-pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
-    let representation = |x: &Tensor| {
-        p.loaded
-            .network
-            .layer(&args.mi.layer, x)
-            .expect("layer checked")
-    };
-    let inputs = |index: &Tensor| data.train.batch(index).0;
-    let problem = MiProblem {
+/// Runs `measure` on the problem of the checkpoint's layer: critic training on the training
+/// split, estimates on the test set.
+fn with_problem<T>(
+    p: &Prepared,
+    data: &Dataset,
+    layer: &str,
+    measure: impl FnOnce(&MiProblem) -> T,
+) -> T {
+    let representation = |x: &Tensor| p.loaded.network.layer(layer, x).expect("layer checked");
+    let train_inputs = |index: &Tensor| data.train.batch(index).0;
+    let test_inputs = |index: &Tensor| data.test.batch(index).0;
+    measure(&MiProblem {
         representation: &representation,
         representation_dim: p.width,
-        inputs: &inputs,
+        train_inputs: &train_inputs,
         train: &p.train,
+        test_inputs: &test_inputs,
         test: &p.test,
-    };
-    let estimate = estimate_mi(&problem, &p.config, device)?;
+    })
+}
+
+pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
+    let estimate = with_problem(&p, &data, &args.mi.layer, |problem| {
+        estimate_mi(problem, &p.config, device)
+    })?;
     let what = if args.worst_case {
         "worst-case MI"
     } else {
@@ -191,22 +200,9 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
 pub fn run_vulnerability(args: MiArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (p, data) = prepare(&args, global, device, false)?;
     let attack = args.threat.config(p.dataset, false, 1)?;
-    let representation = |x: &Tensor| {
-        p.loaded
-            .network
-            .layer(&args.layer, x)
-            .expect("layer checked")
-    };
-    let inputs = |index: &Tensor| data.train.batch(index).0;
-    let problem = MiProblem {
-        representation: &representation,
-        representation_dim: p.width,
-        inputs: &inputs,
-        train: &p.train,
-        test: &p.test,
-    };
-    let report =
-        vulnerability::measure(&problem, &p.config, attack, p.dataset.num_classes(), device)?;
+    let report = with_problem(&p, &data, &args.layer, |problem| {
+        vulnerability::measure(problem, &p.config, attack, p.dataset.num_classes(), device)
+    })?;
     println!(
         "representation vulnerability of {} layer '{}' on {} ({:?}, batch {}, {:?} ε = {:.4})",
         p.loaded.info.model.name(),

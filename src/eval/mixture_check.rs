@@ -86,8 +86,9 @@ pub fn run(
     let problem = MiProblem {
         representation: &representation,
         representation_dim: 1,
-        inputs: &inputs,
+        train_inputs: &inputs,
         train: &train,
+        test_inputs: &inputs,
         test: &test,
     };
     let normal = estimate_mi(

@@ -101,10 +101,11 @@ pub struct MiProblem<'a> {
     /// `[N, …]` → `[N, representation_dim]`, differentiable in its input.
     pub representation: &'a dyn Fn(&Tensor) -> Tensor,
     pub representation_dim: i64,
-    /// A batch of example indices → the inputs.
-    pub inputs: &'a dyn Fn(&Tensor) -> Tensor,
-    /// Indices the critic trains on, and the held-out ones the estimate averages over.
+    /// The inputs the critic trains on: a batch of indices into `train` → the inputs.
+    pub train_inputs: &'a dyn Fn(&Tensor) -> Tensor,
     pub train: &'a [i64],
+    /// The held-out inputs the estimate averages over (e.g. the test set).
+    pub test_inputs: &'a dyn Fn(&Tensor) -> Tensor,
     pub test: &'a [i64],
 }
 
@@ -117,8 +118,9 @@ pub fn estimate_mi(
     let MiProblem {
         representation,
         representation_dim,
-        inputs,
+        train_inputs,
         train,
+        test_inputs,
         test,
     } = *problem;
     config.critic.validate()?;
@@ -129,7 +131,7 @@ pub fn estimate_mi(
     let vs = VarStore::new(device);
     let critic = config.critic_spec.build(&vs.root(), representation_dim);
     let bound = config.critic.bound;
-    let batch = |index: &Tensor| -> Result<Tensor> {
+    let batch = |inputs: &dyn Fn(&Tensor) -> Tensor, index: &Tensor| -> Result<Tensor> {
         let x = inputs(index);
         match &config.attack {
             Some(attack) => worst_case_inputs(
@@ -144,14 +146,14 @@ pub fn estimate_mi(
         }
     };
     let mut train_estimate = |index: &Tensor| -> Result<Tensor> {
-        let x = batch(index)?;
+        let x = batch(train_inputs, index)?;
         let z = tch::no_grad(|| representation(&x));
         Ok(estimate(bound, &critic.scores(&x, &z, true)))
     };
     let (training_curve, chosen_epoch) =
         train_critic(&vs, train, &config.critic, &mut train_estimate)?;
     let mut test_estimate = |index: &Tensor| -> Result<f64> {
-        let x = batch(index)?;
+        let x = batch(test_inputs, index)?;
         Ok(
             tch::no_grad(|| estimate(bound, &critic.scores(&x, &representation(&x), false)))
                 .double_value(&[]),
