@@ -71,3 +71,15 @@ pub fn ensure_positive<T: PartialOrd + Default + std::fmt::Display>(
         ))
     }
 }
+
+/// Rejects rates and sizes that must be positive finite numbers (learning rates, step sizes).
+pub fn ensure_positive_number(flag: &str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            flag,
+            format!("must be a positive number, got {value}"),
+        ))
+    }
+}

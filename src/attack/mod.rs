@@ -10,7 +10,7 @@ pub mod pgd;
 pub use apgd::apgd;
 pub use pgd::{fgsm, pgd};
 
-use crate::error::{ensure_positive, Error, Result};
+use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -65,12 +65,7 @@ impl AttackConfig {
             ));
         }
         ensure_positive("--steps", self.steps as i64)?;
-        if !(self.step_size > 0.0 && self.step_size.is_finite()) {
-            return Err(Error::invalid(
-                "--step-size",
-                format!("must be a positive number, got {}", self.step_size),
-            ));
-        }
+        ensure_positive_number("--step-size", self.step_size)?;
         ensure_positive("--restarts", self.restarts as i64)
     }
 }

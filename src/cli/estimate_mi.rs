@@ -5,6 +5,7 @@ use crate::atomic::write_json_atomic;
 use crate::checkpoint::{self, LoadedModel};
 use crate::data::{split, Dataset, DatasetName};
 use crate::eval::vulnerability;
+use crate::mi::bounds::ensure_negatives;
 use crate::mi::worst_case::{
     estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
 };
@@ -78,11 +79,7 @@ fn prepare(
     device: Device,
     worst_case: bool,
 ) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
-    anyhow::ensure!(
-        args.batch_size >= 2,
-        "--batch-size: MI bounds need negatives, at least 2 pairs per batch, got {}",
-        args.batch_size
-    );
+    ensure_negatives(args.batch_size)?;
     let loaded = checkpoint::load_model(&args.checkpoint, device)?;
     let width = loaded.network.layer_width(&args.layer)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {

@@ -15,6 +15,18 @@ pub enum Bound {
     Infonce,
 }
 
+/// MI bounds contrast each positive pair with the batch's other pairs: a batch needs two.
+pub fn ensure_negatives(batch_size: i64) -> crate::error::Result<()> {
+    if batch_size >= 2 {
+        Ok(())
+    } else {
+        Err(crate::error::Error::invalid(
+            "--batch-size",
+            format!("MI bounds need negatives: at least 2 pairs per batch, got {batch_size}"),
+        ))
+    }
+}
+
 /// The positive scores `u[i, i, p]`, `[N, P]`.
 fn positives(u: &Tensor) -> Tensor {
     u.diagonal(0, 0, 1).transpose(0, 1)

@@ -2,10 +2,10 @@
 //!
 //! Generic over what a batch is: the caller's closures turn a batch of example indices into Î
 //! (a scalar tensor), clean or adversarial, in training or evaluation mode.
-use super::bounds::Bound;
+use super::bounds::{ensure_negatives, Bound};
 use crate::checkpoint::named_variables;
 use crate::data::batches::epoch_batches;
-use crate::error::{ensure_positive, Error, Result};
+use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use crate::report::progress;
 use crate::seed::{self, Stream};
 use crate::train::{Adam, AdamConfig};
@@ -29,15 +29,7 @@ pub struct CriticConfig {
 impl CriticConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("--critic-epochs", self.epochs as i64)?;
-        if self.batch_size < 2 {
-            return Err(Error::invalid(
-                "--batch-size",
-                format!(
-                    "MI bounds need negatives: at least 2 pairs per batch, got {}",
-                    self.batch_size
-                ),
-            ));
-        }
+        ensure_negatives(self.batch_size as i64)?;
         if self.test_batches < 2 {
             return Err(Error::invalid(
                 "--test-batches",
@@ -47,12 +39,7 @@ impl CriticConfig {
                 ),
             ));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid(
-                "--critic-lr",
-                format!("must be a positive number, got {}", self.lr),
-            ));
-        }
+        ensure_positive_number("--critic-lr", self.lr)?;
         Ok(())
     }
 }

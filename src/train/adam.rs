@@ -2,7 +2,7 @@
 //! continues exactly (libtorch's optimizer state is not reachable from tch). Same update as
 //! `torch.optim.Adam` with no weight decay (SPEC §5: β = 0.9/0.999).
 use crate::checkpoint::named_variables;
-use crate::error::{Error, Result};
+use crate::error::{ensure_positive_number, Error, Result};
 use std::collections::BTreeMap;
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -43,12 +43,7 @@ pub struct Adam {
 impl Adam {
     /// Optimises every trainable variable of `vs`.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Result<Self> {
-        if !(config.lr > 0.0 && config.lr.is_finite()) {
-            return Err(Error::invalid(
-                "--lr",
-                format!("must be a positive number, got {}", config.lr),
-            ));
-        }
+        ensure_positive_number("--lr", config.lr)?;
         let slots = named_variables(vs)
             .into_iter()
             .filter(|(_, t)| t.requires_grad())

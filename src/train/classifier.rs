@@ -8,7 +8,7 @@ use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::data::{split, Dataset};
-use crate::error::{ensure_positive, Error, Result};
+use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
 use crate::nn::{HeadKind, ModelSpec};
@@ -83,12 +83,7 @@ impl ClassifierConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("--epochs", self.epochs as i64)?;
         ensure_positive("--batch-size", self.batch_size as i64)?;
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid(
-                "--lr",
-                format!("must be a positive number, got {}", self.lr),
-            ));
-        }
+        ensure_positive_number("--lr", self.lr)?;
         if let Some(limit) = self.train_limit {
             ensure_positive("--train-limit", limit as i64)?;
         }

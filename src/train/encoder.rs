@@ -7,8 +7,8 @@ use super::run::{self, Epoch, Run};
 use crate::attack::AttackConfig;
 use crate::checkpoint::CheckpointInfo;
 use crate::data::{batches::epoch_batches, split, Dataset};
-use crate::error::{ensure_positive, Error, Result};
-use crate::mi::bounds::estimate;
+use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::mi::bounds::{ensure_negatives, estimate};
 use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
@@ -55,21 +55,8 @@ impl EncoderConfig {
     pub fn validate(&self) -> Result<()> {
         ensure_positive("--epochs", self.epochs as i64)?;
         ensure_positive("--critic-width", self.critic_width)?;
-        if self.batch_size < 2 {
-            return Err(Error::invalid(
-                "--batch-size",
-                format!(
-                    "MI bounds need at least 2 pairs per batch, got {}",
-                    self.batch_size
-                ),
-            ));
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid(
-                "--lr",
-                format!("must be a positive number, got {}", self.lr),
-            ));
-        }
+        ensure_negatives(self.batch_size as i64)?;
+        ensure_positive_number("--lr", self.lr)?;
         self.attack.validate()
     }
 }
