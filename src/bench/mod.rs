@@ -131,11 +131,7 @@ fn step_fn(
             };
             let network = spec.build(&vs.root());
             if kind == StepKind::HeadAdv {
-                for (name, t) in vs.variables() {
-                    if name.starts_with("encoder.") {
-                        let _ = t.set_requires_grad(false);
-                    }
-                }
+                crate::nn::freeze(vs, "encoder.");
             }
             let mut adam = adam_for(vs)?;
             let attack = (kind != StepKind::Supervised).then(|| ClassifierAttack {

@@ -2,6 +2,7 @@
 //! normal and worst case, the representation vulnerability and the Theorem 3.4 bound.
 use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
+use crate::attack::AttackConfig;
 use crate::checkpoint::{self, LoadedModel};
 use crate::data::{split, Dataset, DatasetName};
 use crate::eval::vulnerability;
@@ -68,6 +69,8 @@ struct Prepared {
     loaded: LoadedModel,
     dataset: DatasetName,
     width: i64,
+    /// The threat (the worst case's, and the vulnerability's).
+    attack: AttackConfig,
     config: RepresentationMiConfig,
     train: Vec<i64>,
     test: Vec<i64>,
@@ -115,6 +118,7 @@ fn prepare(
             loaded,
             dataset,
             width,
+            attack,
             config,
             train,
             test,
@@ -196,7 +200,7 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
 
 pub fn run_vulnerability(args: MiArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (p, data) = prepare(&args, global, device, false)?;
-    let attack = args.threat.config(p.dataset, false, 1)?;
+    let attack = p.attack;
     let report = with_problem(&p, &data, &args.layer, |problem| {
         vulnerability::measure(problem, &p.config, attack, p.dataset.num_classes(), device)
     })?;

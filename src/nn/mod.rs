@@ -104,6 +104,16 @@ impl ModelSpec {
     }
 }
 
+/// Excludes the variables under `scope` (e.g. `"encoder."`) from training: a downstream head
+/// trains on a frozen encoder.
+pub fn freeze(vs: &nn::VarStore, scope: &str) {
+    for (name, t) in vs.variables() {
+        if name.starts_with(scope) {
+            let _ = t.set_requires_grad(false);
+        }
+    }
+}
+
 /// A network rebuilt from a [`ModelSpec`]. Its named layers can serve as the representation
 /// whose mutual information is measured.
 #[derive(Debug)]

@@ -188,11 +188,7 @@ fn build(
         ));
     }
     checkpoint::load_into(vs, "encoder.", &tensors, "", encoder_path)?;
-    for (name, t) in vs.variables() {
-        if name.starts_with("encoder.") {
-            let _ = t.set_requires_grad(false);
-        }
-    }
+    crate::nn::freeze(vs, "encoder.");
     Ok((spec, network))
 }
 
