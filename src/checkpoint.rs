@@ -266,6 +266,7 @@ mod tests {
         CheckpointInfo::new(
             ModelSpec::BaselineH {
                 image_shape: [1, 28, 28],
+                head: HeadKind::Mlp,
                 num_classes: 10,
             },
             Some(DatasetName::Mnist),

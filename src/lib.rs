@@ -11,6 +11,7 @@ pub mod eval;
 pub mod mi;
 pub mod nn;
 pub mod report;
+pub mod reproduce;
 pub mod runtime;
 pub mod seed;
 pub mod train;

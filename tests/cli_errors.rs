@@ -99,6 +99,7 @@ fn checkpoints_of_another_model_or_shape() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ModelSpec::BaselineH {
         image_shape: [1, 28, 28],
+        head: wcmi::nn::HeadKind::Mlp,
         num_classes: 10,
     };
     let info = CheckpointInfo::new(spec.clone(), Some(DatasetName::Mnist), 0);
@@ -115,6 +116,7 @@ fn checkpoints_of_another_model_or_shape() {
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _ = ModelSpec::BaselineH {
         image_shape: [3, 32, 32],
+        head: wcmi::nn::HeadKind::Mlp,
         num_classes: 10,
     }
     .build(&vs.root());
@@ -162,6 +164,7 @@ fn invalid_mi_settings() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ModelSpec::BaselineH {
         image_shape: [1, 28, 28],
+        head: wcmi::nn::HeadKind::Mlp,
         num_classes: 10,
     };
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);

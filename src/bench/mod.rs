@@ -126,6 +126,7 @@ fn step_fn(
                 },
                 _ => ModelSpec::BaselineH {
                     image_shape: shape,
+                    head: HeadKind::Mlp,
                     num_classes: 10,
                 },
             };

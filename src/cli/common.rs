@@ -145,9 +145,9 @@ pub struct RunArgs {
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
     pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr: f64,
+    /// Adam learning rate (default: the preset's).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Use only the first N training images (default: the preset's).
     #[arg(long, value_parser = positive)]
     pub train_limit: Option<usize>,

@@ -4,17 +4,17 @@ use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, LoadedModel};
-use crate::data::{split, Dataset, DatasetName};
-use crate::eval::vulnerability;
+use crate::data::{split, DatasetName};
+use crate::eval::vulnerability::{self, with_layer_problem};
 use crate::mi::bounds::ensure_negatives;
 use crate::mi::worst_case::{
-    estimate_mi, AttackGradient, CriticSpec, MiProblem, RepresentationMiConfig,
+    estimate_mi, AttackGradient, CriticScope, CriticSpec, RepresentationMiConfig,
 };
 use crate::mi::{Bound, CriticConfig};
 use crate::report::table;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
+use tch::Device;
 
 #[derive(clap::Args, Debug)]
 pub struct MiArgs {
@@ -27,15 +27,19 @@ pub struct MiArgs {
     /// The layer used as representation: `encoder` (64-d) or `logits`.
     #[arg(long, default_value = "encoder")]
     pub layer: String,
-    /// The MI bound the critic maximises and reports.
-    #[arg(long, value_enum, default_value = "dv")]
+    /// The MI bound the critic maximises and reports (the paper: dv).
+    #[arg(long, value_enum, default_value = "infonce")]
     pub bound: Bound,
+    /// `global` (sees the whole image; much tighter for class-like layers) or `local` (the
+    /// paper's patch critic).
+    #[arg(long, value_enum, default_value = "global")]
+    pub critic: CriticScope,
     /// Critic width H (the paper: 2048; smaller is faster).
     #[arg(long, default_value_t = 256, value_parser = positive)]
     pub critic_width: usize,
-    #[arg(long, default_value_t = 5, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 3, value_parser = positive, allow_negative_numbers = true)]
     pub critic_epochs: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-3)]
     pub critic_lr: f64,
     /// Pairs per batch (the estimate depends on it).
     #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
@@ -44,7 +48,7 @@ pub struct MiArgs {
     #[arg(long, default_value_t = 20, value_parser = positive)]
     pub test_batches: usize,
     /// Training images used for the critic (first N of the training split).
-    #[arg(long, default_value_t = 10_000, value_parser = positive)]
+    #[arg(long, default_value_t = 5_000, value_parser = positive)]
     pub train_limit: usize,
     /// Where the attack's gradient flows.
     #[arg(long, value_enum, default_value = "representation")]
@@ -68,7 +72,6 @@ pub struct EstimateArgs {
 struct Prepared {
     loaded: LoadedModel,
     dataset: DatasetName,
-    width: i64,
     /// The threat (the worst case's, and the vulnerability's).
     attack: AttackConfig,
     config: RepresentationMiConfig,
@@ -84,7 +87,7 @@ fn prepare(
 ) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
     ensure_negatives(args.batch_size)?;
     let loaded = checkpoint::load_model(&args.checkpoint, device)?;
-    let width = loaded.network.layer_width(&args.layer)?;
+    loaded.network.layer_width(&args.layer)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
         format!(
             "--dataset: the checkpoint {} names no dataset; pass one",
@@ -101,10 +104,11 @@ fn prepare(
             test_batches: args.test_batches,
             seed: global.seed,
         },
-        critic_spec: CriticSpec::Image {
-            in_channels: dataset.image_shape()[0],
-            width: args.critic_width as i64,
-        },
+        critic_spec: CriticSpec::image(
+            args.critic,
+            dataset.image_shape(),
+            args.critic_width as i64,
+        ),
         attack: worst_case.then_some(attack),
         attack_gradient: args.attack_gradient,
     };
@@ -117,7 +121,6 @@ fn prepare(
         Prepared {
             loaded,
             dataset,
-            width,
             attack,
             config,
             train,
@@ -142,32 +145,17 @@ fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
     ]
 }
 
-/// Runs `measure` on the problem of the checkpoint's layer: critic training on the training
-/// split, estimates on the test set.
-fn with_problem<T>(
-    p: &Prepared,
-    data: &Dataset,
-    layer: &str,
-    measure: impl FnOnce(&MiProblem) -> T,
-) -> T {
-    let representation = |x: &Tensor| p.loaded.network.layer(layer, x).expect("layer checked");
-    let train_inputs = |index: &Tensor| data.train.batch(index).0;
-    let test_inputs = |index: &Tensor| data.test.batch(index).0;
-    measure(&MiProblem {
-        representation: &representation,
-        representation_dim: p.width,
-        train_inputs: &train_inputs,
-        train: &p.train,
-        test_inputs: &test_inputs,
-        test: &p.test,
-    })
-}
-
 pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
-    let estimate = with_problem(&p, &data, &args.mi.layer, |problem| {
-        estimate_mi(problem, &p.config, device)
-    })?;
+    let network = &p.loaded.network;
+    let estimate = with_layer_problem(
+        network,
+        &args.mi.layer,
+        &data,
+        &p.train,
+        &p.test,
+        |problem| estimate_mi(problem, &p.config, device),
+    )?;
     let what = if args.worst_case {
         "worst-case MI"
     } else {
@@ -201,7 +189,8 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
 pub fn run_vulnerability(args: MiArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (p, data) = prepare(&args, global, device, false)?;
     let attack = p.attack;
-    let report = with_problem(&p, &data, &args.layer, |problem| {
+    let network = &p.loaded.network;
+    let report = with_layer_problem(network, &args.layer, &data, &p.train, &p.test, |problem| {
         vulnerability::measure(problem, &p.config, attack, p.dataset.num_classes(), device)
     })?;
     println!(

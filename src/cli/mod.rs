@@ -6,6 +6,7 @@ pub mod demo;
 pub mod estimate_mi;
 pub mod evaluate;
 pub mod mixture_check;
+pub mod reproduce;
 pub mod train_encoder;
 pub mod train_head;
 pub mod train_supervised;
@@ -44,6 +45,8 @@ pub enum Command {
     Vulnerability(estimate_mi::MiArgs),
     /// Estimated against exact representation vulnerability on the Gaussian mixture.
     MixtureCheck(mixture_check::Args),
+    /// The paper's grid for one dataset, with results, plots and an HTML report.
+    Reproduce(reproduce::Args),
     /// A quick end-to-end run that ends with a results table.
     Demo(demo::Args),
     /// Time training steps beside the PyTorch peer.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EstimateMi(args) => estimate_mi::run_estimate(args, &cli.global, device),
         Command::Vulnerability(args) => estimate_mi::run_vulnerability(args, &cli.global, device),
         Command::MixtureCheck(args) => mixture_check::run(args, &cli.global),
+        Command::Reproduce(args) => reproduce::run(args, &cli.global, device),
         Command::Demo(args) => demo::run(args, &cli.global, device),
         Command::Bench(args) => bench::run(args, &cli.global),
         Command::BenchStep(args) => bench::run_step(args, device),

@@ -37,7 +37,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         critic_width: args.critic_width.map_or(preset.critic_width, |w| w as i64),
         epochs: args.run.epochs.unwrap_or(preset.encoder_epochs),
         batch_size: args.run.batch_size,
-        lr: args.run.lr,
+        lr: args.run.lr.unwrap_or(preset.lr),
         attack: args
             .threat
             .training_config(args.dataset, false, preset.train_pgd_steps)?,

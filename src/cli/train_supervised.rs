@@ -32,7 +32,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let config = ClassifierConfig {
         epochs: args.run.epochs.unwrap_or(preset.supervised_epochs),
         batch_size: args.run.batch_size,
-        lr: args.run.lr,
+        lr: args.run.lr.unwrap_or(preset.lr),
         val_fraction: args.val_fraction,
         train_limit: args.run.train_limit.or(preset.train_limit),
         seed: global.seed,

@@ -8,6 +8,7 @@ use super::critic_training::{held_out, train_critic, CriticConfig, MiEstimate};
 use crate::attack::{pgd, AttackConfig};
 use crate::error::Result;
 use crate::nn::critic::{scores_from_features, SeparableCritic};
+use crate::nn::global_critic::GlobalCritic;
 use crate::nn::vector_critic::VectorCritic;
 use crate::nn::Critic;
 use crate::seed::{self, Stream};
@@ -29,10 +30,10 @@ pub enum AttackGradient {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CriticSpec {
-    Image {
-        in_channels: i64,
-        width: i64,
-    },
+    /// The paper's local critic (SPEC §3).
+    Image { in_channels: i64, width: i64 },
+    /// A critic whose image side sees the whole image ([`crate::nn::global_critic`]).
+    GlobalImage { image_shape: [i64; 3], width: i64 },
     Vector {
         input_dim: i64,
         hidden: i64,
@@ -40,12 +41,39 @@ pub enum CriticSpec {
     },
 }
 
+/// Which image critic estimates the MI of a representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticScope {
+    /// The paper's local critic: scores per patch, averaged (SPEC §3).
+    Local,
+    /// Scores on the whole image: tighter estimates for class-like representations.
+    Global,
+}
+
 impl CriticSpec {
+    /// An image critic of `scope` and width H for images of `image_shape`.
+    pub fn image(scope: CriticScope, image_shape: [i64; 3], width: i64) -> Self {
+        match scope {
+            CriticScope::Local => CriticSpec::Image {
+                in_channels: image_shape[0],
+                width,
+            },
+            CriticScope::Global => CriticSpec::GlobalImage { image_shape, width },
+        }
+    }
+
     pub fn build(&self, vs: &tch::nn::Path, representation_dim: i64) -> Box<dyn SeparableCritic> {
         match *self {
             CriticSpec::Image { in_channels, width } => {
                 Box::new(Critic::new(vs, in_channels, representation_dim, width))
             }
+            CriticSpec::GlobalImage { image_shape, width } => Box::new(GlobalCritic::new(
+                vs,
+                image_shape,
+                representation_dim,
+                width,
+            )),
             CriticSpec::Vector {
                 input_dim,
                 hidden,

@@ -34,6 +34,13 @@ pub fn scores_from_features(representation: &Tensor, input: &Tensor) -> Tensor {
     representation.matmul(&input).view([-1, n, p])
 }
 
+/// The representation side of both image critics: `[N, d]` → `[N, width]`, the residual 1×1
+/// block applied to z as a 1×1 feature map.
+pub fn representation_side(block: &ResidualBlock1x1, z: &Tensor, train: bool) -> Tensor {
+    let n = z.size()[0];
+    z.view([n, -1, 1, 1]).apply_t(block, train).view([n, -1])
+}
+
 #[derive(Debug)]
 pub struct Critic {
     image_conv1: ConvBlock,
@@ -69,11 +76,7 @@ impl SeparableCritic for Critic {
             .flatten(2, -1)
     }
 
-    /// Representation side: `[N, d]` → `[N, width]` (z as a 1×1 feature map).
     fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {
-        let n = z.size()[0];
-        z.view([n, -1, 1, 1])
-            .apply_t(&self.representation_block, train)
-            .view([n, -1])
+        representation_side(&self.representation_block, z, train)
     }
 }

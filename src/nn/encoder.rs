@@ -27,6 +27,11 @@ pub fn conv_block_output(size: i64) -> i64 {
 impl Encoder {
     /// `image_shape` is `[C, H, W]`: 1×28×28 (MNIST-like) or 3×32×32 (CIFAR-10).
     pub fn new(vs: &nn::Path, image_shape: [i64; 3]) -> Self {
+        Self::with_output(vs, image_shape, REPRESENTATION_DIM)
+    }
+
+    /// The same network with an `output_dim`-d output (the global critic's image side).
+    pub fn with_output(vs: &nn::Path, image_shape: [i64; 3], output_dim: i64) -> Self {
         let [c, h, w] = image_shape;
         let (h3, w3) = (0..3).fold((h, w), |(h, w), _| {
             (conv_block_output(h), conv_block_output(w))
@@ -37,7 +42,7 @@ impl Encoder {
             conv3: ConvBlock::new(&(vs / "conv3"), 128, 256),
             fc1: init::linear(vs / "fc1", 256 * h3 * w3, HIDDEN),
             fc1_bn: init::batch_norm1d(vs / "fc1_bn", HIDDEN),
-            fc2: init::linear(vs / "fc2", HIDDEN, REPRESENTATION_DIM),
+            fc2: init::linear(vs / "fc2", HIDDEN, output_dim),
         }
     }
 }

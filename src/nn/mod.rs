@@ -4,6 +4,7 @@ pub mod blocks;
 pub mod classifier;
 pub mod critic;
 pub mod encoder;
+pub mod global_critic;
 pub mod heads;
 pub mod init;
 pub mod vector_critic;
@@ -22,9 +23,11 @@ use tch::Tensor;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelSpec {
-    /// The supervised Baseline-H: encoder + MLP head, trained end to end.
+    /// The supervised Baseline-H: encoder + head (the paper's: MLP), trained end to end.
     BaselineH {
         image_shape: [i64; 3],
+        #[serde(default = "mlp")]
+        head: HeadKind,
         num_classes: i64,
     },
     /// A head trained on a frozen encoder.
@@ -40,10 +43,21 @@ pub enum ModelSpec {
     },
 }
 
+fn mlp() -> HeadKind {
+    HeadKind::Mlp
+}
+
 impl ModelSpec {
     pub fn name(&self) -> &'static str {
         match self {
-            ModelSpec::BaselineH { .. } => "baseline-h",
+            ModelSpec::BaselineH {
+                head: HeadKind::Mlp,
+                ..
+            } => "baseline-h",
+            ModelSpec::BaselineH {
+                head: HeadKind::Linear,
+                ..
+            } => "baseline-h-linear",
             ModelSpec::EncoderHead {
                 head: HeadKind::Linear,
                 ..
@@ -61,11 +75,12 @@ impl ModelSpec {
         match *self {
             ModelSpec::BaselineH {
                 image_shape,
+                head,
                 num_classes,
             } => Network::Classifier(EncoderClassifier::new(
                 vs,
                 image_shape,
-                HeadKind::Mlp,
+                head,
                 num_classes,
                 false,
             )),
@@ -303,6 +318,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = ModelSpec::BaselineH {
             image_shape: [1, 28, 28],
+            head: HeadKind::Mlp,
             num_classes: 10,
         };
         let model = spec.build(&vs.root());

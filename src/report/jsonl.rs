@@ -14,6 +14,17 @@ pub fn append(path: &Path, record: &impl serde::Serialize) -> Result<()> {
     writeln!(file, "{line}").map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
+/// Every record of a log (an absent log has none; unreadable lines are skipped).
+pub fn read(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Keeps only the records of epochs up to `last_epoch`: after a resume, the log then matches
 /// the checkpoint even if the run died between writing a line and its checkpoint.
 pub fn truncate_after(path: &Path, last_epoch: usize) -> Result<()> {

@@ -27,11 +27,47 @@ pub fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Escapes text for HTML.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Renders rows as an HTML table with the given header.
+pub fn html(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cells = |tag: &str, row: &mut dyn Iterator<Item = &str>| {
+        row.map(|c| format!("<{tag}>{}</{tag}>", escape_html(c)))
+            .collect::<String>()
+    };
+    let mut out = format!(
+        "<table>\n<tr>{}</tr>\n",
+        cells("th", &mut header.iter().copied())
+    );
+    for row in rows {
+        out += &format!(
+            "<tr>{}</tr>\n",
+            cells("td", &mut row.iter().map(String::as_str))
+        );
+    }
+    out + "</table>\n"
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn aligns_columns() {
         let t = super::markdown(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
         assert_eq!(t, "| a   | bb |\n| --- | -- |\n| xyz | 1  |\n");
+    }
+
+    #[test]
+    fn html_escapes_cells() {
+        let t = super::html(&["a<b"], &[vec!["x & y".into()]]);
+        assert_eq!(
+            t,
+            "<table>\n<tr><th>a&lt;b</th></tr>\n<tr><td>x &amp; y</td></tr>\n</table>\n"
+        );
     }
 }

@@ -164,6 +164,7 @@ fn build(
     let Some(encoder_path) = &config.encoder else {
         let spec = ModelSpec::BaselineH {
             image_shape,
+            head: config.head,
             num_classes,
         };
         let network = spec.build(&vs.root());

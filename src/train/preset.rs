@@ -13,7 +13,7 @@ pub enum Preset {
     Paper,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PresetSettings {
     pub encoder_epochs: usize,
     pub head_epochs: usize,
@@ -25,6 +25,18 @@ pub struct PresetSettings {
     pub train_pgd_steps: Option<usize>,
     /// Training examples used (`None`: all).
     pub train_limit: Option<usize>,
+    /// Adam learning rate: SPEC §5's 1e-4 over 300 epochs; 1e-3 where a preset has far fewer steps.
+    pub lr: f64,
+    /// Test images of the natural and paper-PGD evaluation (`None`: all).
+    pub eval_limit: Option<usize>,
+    /// Test images of the strong evaluation (0: none).
+    pub strong_limit: usize,
+    /// Epochs of the critic that estimates normal and worst-case MI.
+    pub mi_epochs: usize,
+    /// Training images the MI critic sees.
+    pub mi_train_limit: usize,
+    /// Held-out test batches averaged by each MI estimate.
+    pub mi_test_batches: usize,
 }
 
 impl Preset {
@@ -37,6 +49,12 @@ impl Preset {
                 critic_width: 64,
                 train_pgd_steps: Some(2),
                 train_limit: Some(2_000),
+                lr: 1e-3,
+                eval_limit: Some(1_000),
+                strong_limit: 200,
+                mi_epochs: 2,
+                mi_train_limit: 2_000,
+                mi_test_batches: 4,
             },
             Preset::Cpu => PresetSettings {
                 encoder_epochs: 10,
@@ -45,6 +63,12 @@ impl Preset {
                 critic_width: 256,
                 train_pgd_steps: Some(5),
                 train_limit: Some(20_000),
+                lr: 1e-3,
+                eval_limit: None,
+                strong_limit: 1_000,
+                mi_epochs: 5,
+                mi_train_limit: 10_000,
+                mi_test_batches: 20,
             },
             Preset::Paper => PresetSettings {
                 encoder_epochs: 300,
@@ -53,6 +77,12 @@ impl Preset {
                 critic_width: 2048,
                 train_pgd_steps: None,
                 train_limit: None,
+                lr: 1e-4,
+                eval_limit: None,
+                strong_limit: 10_000,
+                mi_epochs: 20,
+                mi_train_limit: 54_000,
+                mi_test_batches: 40,
             },
         }
     }

@@ -1,0 +1,226 @@
+//! The grid of SPEC §6: every model of the paper's tables, with its folder name and the
+//! training settings a preset gives it.
+use crate::attack::AttackConfig;
+use crate::data::DatasetName;
+use crate::mi::worst_case::AttackGradient;
+use crate::mi::Bound;
+use crate::nn::HeadKind;
+use crate::train::classifier::{ClassifierConfig, Selection};
+use crate::train::encoder::{EncoderConfig, EncoderObjective};
+use crate::train::preset::{training_attack, PresetSettings};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a classifier's representation comes from: a label-free encoder, or end-to-end labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Representation {
+    Dim,
+    WorstCase,
+    Supervised,
+}
+
+impl Representation {
+    pub const ALL: [Representation; 3] = [Self::Dim, Self::WorstCase, Self::Supervised];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dim => "dim",
+            Self::WorstCase => "worst-case",
+            Self::Supervised => "supervised",
+        }
+    }
+
+    /// The row label of the paper's tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Dim => "standard MI (DIM)",
+            Self::WorstCase => "worst-case MI",
+            Self::Supervised => "supervised",
+        }
+    }
+
+    /// The encoder objective, for the label-free representations.
+    pub fn objective(self) -> Option<EncoderObjective> {
+        match self {
+            Self::Dim => Some(EncoderObjective::Dim),
+            Self::WorstCase => Some(EncoderObjective::WorstCase),
+            Self::Supervised => None,
+        }
+    }
+}
+
+/// How the head (or, for supervised models, the whole network) is trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Training {
+    /// Clean inputs; the last epoch (supervised: the best validation accuracy).
+    Standard,
+    /// Clean inputs; the epoch with the best validation accuracy under the paper's PGD ("E.S.").
+    EarlyStop,
+    /// PGD inputs (Madry et al.); the epoch with the best validation accuracy under the paper's PGD.
+    Adversarial,
+}
+
+impl Training {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::EarlyStop => "standard-es",
+            Self::Adversarial => "adversarial",
+        }
+    }
+
+    /// The row label of the paper's tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::EarlyStop => "standard, E.S.",
+            Self::Adversarial => "robust",
+        }
+    }
+}
+
+/// One trained classifier of the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    pub representation: Representation,
+    pub training: Training,
+    pub head: HeadKind,
+}
+
+/// The rows of the tables, in the paper's order (supervised models have no E.S. row).
+pub fn rows() -> Vec<(Representation, Training)> {
+    let mut rows = Vec::new();
+    for representation in Representation::ALL {
+        for training in [
+            Training::Standard,
+            Training::EarlyStop,
+            Training::Adversarial,
+        ] {
+            if !(representation == Representation::Supervised && training == Training::EarlyStop) {
+                rows.push((representation, training));
+            }
+        }
+    }
+    rows
+}
+
+/// Every classifier of the grid: each row with an MLP and a linear head.
+pub fn cells() -> Vec<Cell> {
+    rows()
+        .into_iter()
+        .flat_map(|(representation, training)| {
+            [HeadKind::Mlp, HeadKind::Linear].map(|head| Cell {
+                representation,
+                training,
+                head,
+            })
+        })
+        .collect()
+}
+
+pub fn head_name(head: HeadKind) -> &'static str {
+    match head {
+        HeadKind::Linear => "linear",
+        HeadKind::Mlp => "mlp",
+    }
+}
+
+impl Cell {
+    /// The folder of the cell within a trial, e.g. `worst-case-mlp-adversarial`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.representation.name(),
+            head_name(self.head),
+            self.training.name()
+        )
+    }
+
+    /// The cell's training settings; `encoder` is the frozen encoder of label-free cells.
+    pub fn config(&self, grid: &GridSettings, encoder: Option<PathBuf>) -> ClassifierConfig {
+        let s = &grid.preset;
+        let supervised = self.representation == Representation::Supervised;
+        ClassifierConfig {
+            epochs: if supervised {
+                s.supervised_epochs
+            } else {
+                s.head_epochs
+            },
+            lr: s.lr,
+            train_limit: s.train_limit,
+            seed: grid.seed,
+            head: self.head,
+            encoder,
+            adversarial: (self.training == Training::Adversarial).then(|| grid.training_attack()),
+            validation_attack: Some(grid.attack),
+            selection: match (self.training, supervised) {
+                (Training::Standard, true) => Selection::BestNatural,
+                (Training::Standard, false) => Selection::Last,
+                _ => Selection::BestAdversarial,
+            },
+            ..ClassifierConfig::default()
+        }
+    }
+}
+
+/// What every model of one trial shares.
+#[derive(Clone, Debug)]
+pub struct GridSettings {
+    pub dataset: DatasetName,
+    pub preset: PresetSettings,
+    /// The paper's PGD for the dataset (SPEC §5): evaluation and model selection.
+    pub attack: AttackConfig,
+    pub seed: u64,
+}
+
+impl GridSettings {
+    /// The training PGD: the paper's, with the preset's step count, from a random start.
+    pub fn training_attack(&self) -> AttackConfig {
+        training_attack(
+            AttackConfig {
+                random_start: true,
+                ..self.attack
+            },
+            self.preset.train_pgd_steps,
+        )
+    }
+
+    /// The settings of a label-free encoder.
+    pub fn encoder_config(&self, objective: EncoderObjective) -> EncoderConfig {
+        let s = &self.preset;
+        EncoderConfig {
+            objective,
+            bound: Bound::Dv,
+            critic_width: s.critic_width,
+            epochs: s.encoder_epochs,
+            batch_size: 128,
+            lr: s.lr,
+            attack: training_attack(self.attack, s.train_pgd_steps),
+            attack_gradient: AttackGradient::Representation,
+            val_fraction: 0.1,
+            split_seed: 0,
+            train_limit: s.train_limit,
+            val_batches: 5,
+            seed: self.seed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_grid_has_the_papers_sixteen_models_with_distinct_folders() {
+        let cells = cells();
+        assert_eq!(rows().len(), 8);
+        assert_eq!(cells.len(), 16);
+        let names: HashSet<String> = cells.iter().map(Cell::name).collect();
+        assert_eq!(names.len(), 16);
+        assert!(names.contains("worst-case-mlp-adversarial"));
+        assert!(!names.contains("supervised-mlp-standard-es"));
+    }
+}

@@ -1,0 +1,345 @@
+//! Reproducing the paper's tables and figures (SPEC §6): the whole grid of encoders, heads and
+//! supervised baselines over trials, their evaluation under the paper's PGD and a strong
+//! suite, and the representation vulnerability of every representation. Each step writes its
+//! result beside its checkpoint and is skipped when that result exists; training steps resume
+//! from their last epoch, so an interrupted run loses at most the epoch it was in.
+pub mod grid;
+pub mod paper;
+pub mod report;
+
+use crate::atomic::write_json_atomic;
+use crate::attack::classifier::{strong_suite, ClassifierAttack, Method};
+use crate::attack::AttackConfig;
+use crate::checkpoint;
+use crate::data::{split, Dataset, DatasetName};
+use crate::error::{Error, Result};
+use crate::eval::robustness::{cascade_accuracy, evaluate};
+use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
+use crate::mi::worst_case::{AttackGradient, CriticScope, CriticSpec, RepresentationMiConfig};
+use crate::mi::{Bound, CriticConfig};
+use crate::train::preset::{Preset, PresetSettings};
+use crate::train::{classifier, encoder};
+use grid::{Cell, GridSettings, Representation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::Device;
+
+/// What a reproduction runs: a dataset, a preset's settings, and how many seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReproduceConfig {
+    pub dataset: DatasetName,
+    pub preset: Preset,
+    pub settings: PresetSettings,
+    /// Independent trials; trial t uses seed `seed + t` (the paper: 4).
+    pub trials: usize,
+    pub seed: u64,
+    /// The bound of the MI estimates behind the vulnerability and Theorem 3.4.
+    pub mi_bound: Bound,
+    /// The critic of those estimates.
+    pub mi_critic: CriticScope,
+}
+
+impl ReproduceConfig {
+    fn validate(&self) -> Result<()> {
+        crate::error::ensure_positive("--trials", self.trials as i64)
+    }
+
+    /// The configuration that must match for earlier results to be reused (more trials may
+    /// be added to a finished run).
+    fn identity(&self) -> ReproduceConfig {
+        ReproduceConfig {
+            trials: 0,
+            ..self.clone()
+        }
+    }
+}
+
+/// One evaluated classifier.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellResult {
+    #[serde(flatten)]
+    pub cell: Cell,
+    pub trial: usize,
+    pub seed: u64,
+    /// Test images evaluated.
+    pub examples: usize,
+    pub natural_accuracy: f64,
+    /// Accuracy under the paper's PGD.
+    pub adversarial_accuracy: f64,
+    /// Accuracy under the strong suite (PGD, PGD with restarts, APGD-CE, APGD-DLR), on the
+    /// first `strong_examples` test images.
+    pub strong_accuracy: Option<f64>,
+    pub strong_examples: usize,
+    /// The epoch kept by the cell's selection rule.
+    pub kept_epoch: usize,
+    /// Training and evaluation time.
+    pub seconds: f64,
+}
+
+/// The vulnerability of one representation (an encoder's, or a supervised model's 64-d layer).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepresentationResult {
+    /// `dim`, `worst-case`, or the name of a supervised cell.
+    pub model: String,
+    pub representation: Representation,
+    pub trial: usize,
+    pub report: VulnerabilityReport,
+    pub seconds: f64,
+}
+
+/// Everything a reproduction measured: `results.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub config: ReproduceConfig,
+    /// The evaluation PGD (SPEC §5).
+    pub attack: AttackConfig,
+    pub cells: Vec<CellResult>,
+    pub representations: Vec<RepresentationResult>,
+    pub wcmi_version: String,
+}
+
+/// Runs `step` unless `path` already holds its result; stores what it returns there.
+fn cached<T: Serialize + DeserializeOwned>(
+    path: &Path,
+    label: &str,
+    step: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let value = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(
+                "--out",
+                format!(
+                    "{} is not a result of this version of wcmi ({e}); delete it to recompute",
+                    path.display()
+                ),
+            )
+        })?;
+        eprintln!("{label}: done earlier ({})", path.display());
+        return Ok(value);
+    }
+    eprintln!("{label}: running");
+    let value = step()?;
+    write_json_atomic(path, &value)?;
+    Ok(value)
+}
+
+/// Checks that `out` holds nothing or a reproduction with the same settings, and records them.
+fn claim_folder(out: &Path, config: &ReproduceConfig) -> Result<()> {
+    let path = out.join("config.json");
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let saved: Option<ReproduceConfig> = serde_json::from_str(&text).ok();
+        if saved.as_ref() == Some(config) {
+            return Ok(());
+        }
+        if saved.map(|s| s.identity()) != Some(config.identity()) {
+            return Err(Error::invalid(
+                "--out",
+                format!(
+                    "{} holds a reproduction with other settings ({}); choose another --out",
+                    out.display(),
+                    text.trim()
+                ),
+            ));
+        }
+    }
+    write_json_atomic(&path, config)
+}
+
+struct Trial<'a> {
+    data: &'a Dataset,
+    config: &'a ReproduceConfig,
+    grid: GridSettings,
+    trial: usize,
+    dir: PathBuf,
+    device: Device,
+}
+
+impl Trial<'_> {
+    fn evaluation_indices(&self, limit: Option<usize>) -> Vec<i64> {
+        let n = limit.map_or(self.data.test.len(), |l| {
+            (l as i64).min(self.data.test.len())
+        });
+        (0..n).collect()
+    }
+
+    fn encoder(&self, representation: Representation) -> Result<PathBuf> {
+        let objective = representation
+            .objective()
+            .expect("only label-free representations have an encoder");
+        let config = self.grid.encoder_config(objective);
+        let dir = self.dir.join(format!("encoder-{}", representation.name()));
+        eprintln!("trial {}: encoder {}", self.trial, representation.name());
+        Ok(encoder::train(self.data, &config, &dir, true, self.device)?.checkpoint)
+    }
+
+    /// Trains (or finds) and evaluates a classifier; `encoder` is its frozen encoder, if any.
+    fn cell(&self, cell: &Cell, encoder: Option<&Path>) -> Result<CellResult> {
+        let dir = self.dir.join(cell.name());
+        let label = format!("trial {}: {}", self.trial, cell.name());
+        cached(&dir.join("result.json"), &label, || {
+            let started = Instant::now();
+            let config = cell.config(&self.grid, encoder.map(Path::to_path_buf));
+            let outcome = classifier::train(self.data, &config, &dir, true, self.device)?;
+            let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
+            let model = loaded.network.classifier()?;
+            let pgd = ClassifierAttack {
+                method: Method::Pgd,
+                config: self.grid.attack,
+            };
+            let indices = self.evaluation_indices(self.grid.preset.eval_limit);
+            let report = evaluate(model, &self.data.test, Some(&indices), 500, &[pgd])?;
+            let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
+            let strong_accuracy = (!strong.is_empty())
+                .then(|| {
+                    let suite = strong_suite(&self.grid.attack, 5, 100);
+                    cascade_accuracy(model, &self.data.test, &strong, 500, &suite)
+                })
+                .transpose()?;
+            Ok(CellResult {
+                cell: *cell,
+                trial: self.trial,
+                seed: self.grid.seed,
+                examples: report.examples,
+                natural_accuracy: report.natural_accuracy,
+                adversarial_accuracy: report.worst_case_accuracy,
+                strong_accuracy,
+                strong_examples: strong.len(),
+                kept_epoch: outcome.best_epoch,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        })
+    }
+
+    /// RV of the 64-d representation in `checkpoint`, with a fresh critic (SPEC §4).
+    fn vulnerability(
+        &self,
+        model: &str,
+        representation: Representation,
+        checkpoint_path: &Path,
+    ) -> Result<RepresentationResult> {
+        let path = checkpoint_path.with_file_name("vulnerability.json");
+        let label = format!("trial {}: vulnerability of {model}", self.trial);
+        cached(&path, &label, || {
+            let started = Instant::now();
+            let s = &self.grid.preset;
+            let loaded = checkpoint::load_model(checkpoint_path, self.device)?;
+            let config = RepresentationMiConfig {
+                critic: CriticConfig {
+                    bound: self.config.mi_bound,
+                    epochs: s.mi_epochs,
+                    batch_size: 128,
+                    lr: s.lr,
+                    test_batches: s.mi_test_batches,
+                    seed: self.grid.seed,
+                },
+                critic_spec: CriticSpec::image(
+                    self.config.mi_critic,
+                    self.data.train.image_shape(),
+                    s.critic_width,
+                ),
+                attack: None,
+                attack_gradient: AttackGradient::Representation,
+            };
+            let parts = split::train_validation(self.data.train.len(), 0.1, 0)?;
+            let train: Vec<i64> = parts.train.into_iter().take(s.mi_train_limit).collect();
+            let test = self.evaluation_indices(None);
+            let report = with_layer_problem(
+                &loaded.network,
+                "encoder",
+                self.data,
+                &train,
+                &test,
+                |problem| {
+                    vulnerability::measure(
+                        problem,
+                        &config,
+                        self.grid.attack,
+                        self.data.name.num_classes(),
+                        self.device,
+                    )
+                },
+            )?;
+            Ok(RepresentationResult {
+                model: model.to_string(),
+                representation,
+                trial: self.trial,
+                report,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        })
+    }
+}
+
+/// The evaluation PGD of a dataset (SPEC §5).
+pub fn paper_attack(dataset: DatasetName) -> AttackConfig {
+    let t = dataset.threat();
+    AttackConfig::linf(t.eps, t.steps, t.step_size)
+}
+
+/// Runs (or completes) the grid under `out`, then writes `results.json`, the Markdown table,
+/// plots and the HTML report there.
+pub fn reproduce(
+    data: &Dataset,
+    config: &ReproduceConfig,
+    out: &Path,
+    device: Device,
+) -> Result<Results> {
+    config.validate()?;
+    claim_folder(out, config)?;
+    let attack = paper_attack(config.dataset);
+    let mut results = Results {
+        config: config.clone(),
+        attack,
+        cells: Vec::new(),
+        representations: Vec::new(),
+        wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    for trial in 0..config.trials {
+        let t = Trial {
+            data,
+            config,
+            grid: GridSettings {
+                dataset: config.dataset,
+                preset: config.settings,
+                attack,
+                seed: config.seed + trial as u64,
+            },
+            trial,
+            dir: out.join(format!("trial-{trial}")),
+            device,
+        };
+        let dim = t.encoder(Representation::Dim)?;
+        let worst_case = t.encoder(Representation::WorstCase)?;
+        for cell in grid::cells() {
+            let encoder = match cell.representation {
+                Representation::Dim => Some(dim.as_path()),
+                Representation::WorstCase => Some(worst_case.as_path()),
+                Representation::Supervised => None,
+            };
+            results.cells.push(t.cell(&cell, encoder)?);
+        }
+        for (representation, encoder) in [
+            (Representation::Dim, &dim),
+            (Representation::WorstCase, &worst_case),
+        ] {
+            let measured = t.vulnerability(representation.name(), representation, encoder)?;
+            results.representations.push(measured);
+        }
+        for cell in grid::cells() {
+            if cell.representation == Representation::Supervised {
+                let weights = t.dir.join(cell.name()).join("model.safetensors");
+                let measured = t.vulnerability(&cell.name(), cell.representation, &weights)?;
+                results.representations.push(measured);
+            }
+        }
+    }
+    write_json_atomic(&out.join("results.json"), &results)?;
+    report::write(&results, out)?;
+    Ok(results)
+}

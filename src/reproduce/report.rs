@@ -1,0 +1,427 @@
+//! What a reproduction shows: the results table beside the paper's (mean ± std over trials),
+//! the vulnerability table, training curves, the paper's Fig. 1 (RV against the natural –
+//! adversarial gap) and Fig. 2 (worst-case MI against robust accuracy under the Theorem 3.4
+//! bound), and one self-contained HTML page with all of them.
+use super::grid::{self, head_name, Cell, Representation};
+use super::paper::paper_cell;
+use super::{CellResult, Results};
+use crate::atomic::write_atomic;
+use crate::error::Result;
+use crate::mi::theory::robust_accuracy_bound;
+use crate::nn::HeadKind;
+use crate::report::plot::{self, Chart, Mark, Series};
+use crate::report::{jsonl, table};
+use std::path::{Path, PathBuf};
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn cells_of<'a>(results: &'a Results, cell: &Cell) -> Vec<&'a CellResult> {
+    results.cells.iter().filter(|r| r.cell == *cell).collect()
+}
+
+/// "mean ± std" in %, or "–" when nothing was measured.
+fn percent(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "–".into();
+    }
+    let (mean, std) = mean_std(values);
+    if values.len() > 1 {
+        format!("{:.2} ± {:.2}", 100.0 * mean, 100.0 * std)
+    } else {
+        format!("{:.2}", 100.0 * mean)
+    }
+}
+
+/// The results table: one row per (representation, training), MLP then linear columns, each
+/// measured number followed by the paper's in brackets.
+pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let dataset = results.config.dataset;
+    let header = vec![
+        "encoder",
+        "head training",
+        "MLP natural [paper]",
+        "MLP PGD [paper]",
+        "MLP strong",
+        "linear natural [paper]",
+        "linear PGD [paper]",
+        "linear strong",
+    ];
+    let rows = grid::rows()
+        .into_iter()
+        .map(|(representation, training)| {
+            let mut row = vec![
+                representation.label().to_string(),
+                training.label().to_string(),
+            ];
+            for head in [HeadKind::Mlp, HeadKind::Linear] {
+                let cell = Cell {
+                    representation,
+                    training,
+                    head,
+                };
+                let measured = cells_of(results, &cell);
+                let paper = paper_cell(dataset, representation, training, head);
+                let with_paper = |values: Vec<f64>, paper: Option<f64>| {
+                    let paper = paper.map_or(String::new(), |p| format!(" [{p:.2}]"));
+                    format!("{}{paper}", percent(&values))
+                };
+                row.push(with_paper(
+                    measured.iter().map(|r| r.natural_accuracy).collect(),
+                    paper.map(|p| p.natural),
+                ));
+                row.push(with_paper(
+                    measured.iter().map(|r| r.adversarial_accuracy).collect(),
+                    paper.map(|p| p.adversarial),
+                ));
+                row.push(percent(
+                    &measured
+                        .iter()
+                        .filter_map(|r| r.strong_accuracy)
+                        .collect::<Vec<_>>(),
+                ));
+            }
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Per-representation MI (nats), RV and the Theorem 3.4 bound, averaged over trials.
+pub fn vulnerability_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "representation",
+        "I (nats)",
+        "I_wc (nats)",
+        "RV (nats)",
+        "Theorem 3.4 bound %",
+    ];
+    let mut models: Vec<&str> = Vec::new();
+    for r in &results.representations {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+    }
+    let nats = |values: Vec<f64>| {
+        let (mean, std) = mean_std(&values);
+        if values.len() > 1 {
+            format!("{mean:.3} ± {std:.3}")
+        } else {
+            format!("{mean:.3}")
+        }
+    };
+    let rows = models
+        .into_iter()
+        .map(|model| {
+            let of: Vec<_> = results
+                .representations
+                .iter()
+                .filter(|r| r.model == model)
+                .map(|r| &r.report)
+                .collect();
+            vec![
+                model.to_string(),
+                nats(of.iter().map(|r| r.normal.mean).collect()),
+                nats(of.iter().map(|r| r.worst_case.mean).collect()),
+                nats(of.iter().map(|r| r.vulnerability).collect()),
+                percent(
+                    &of.iter()
+                        .filter_map(|r| r.robust_accuracy_bound)
+                        .collect::<Vec<_>>(),
+                ),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The representation a cell's classifier is built on, as named in `representations`.
+fn representation_model(cell: &Cell) -> String {
+    match cell.representation {
+        Representation::Supervised => cell.name(),
+        other => other.name().to_string(),
+    }
+}
+
+/// (mean I, mean I_wc, mean RV) of a named representation.
+fn mi_of(results: &Results, model: &str) -> Option<(f64, f64, f64)> {
+    let of: Vec<_> = results
+        .representations
+        .iter()
+        .filter(|r| r.model == model)
+        .map(|r| &r.report)
+        .collect();
+    (!of.is_empty()).then(|| {
+        let mean = |f: &dyn Fn(&&crate::eval::vulnerability::VulnerabilityReport) -> f64| {
+            of.iter().map(f).sum::<f64>() / of.len() as f64
+        };
+        (
+            mean(&|r| r.normal.mean),
+            mean(&|r| r.worst_case.mean),
+            mean(&|r| r.vulnerability),
+        )
+    })
+}
+
+/// One series of points per representation kind: `point(cell, I_wc, RV, natural, adversarial)`.
+fn points_by_representation(
+    results: &Results,
+    point: impl Fn(f64, f64, f64, f64) -> (f64, f64),
+) -> Vec<Series> {
+    Representation::ALL
+        .iter()
+        .map(|&representation| {
+            let points = grid::cells()
+                .iter()
+                .filter(|c| c.representation == representation)
+                .filter_map(|cell| {
+                    let (_, worst, rv) = mi_of(results, &representation_model(cell))?;
+                    let measured = cells_of(results, cell);
+                    let nat: Vec<f64> = measured.iter().map(|r| r.natural_accuracy).collect();
+                    let adv: Vec<f64> = measured.iter().map(|r| r.adversarial_accuracy).collect();
+                    (!nat.is_empty()).then(|| point(worst, rv, mean_std(&nat).0, mean_std(&adv).0))
+                })
+                .collect();
+            Series {
+                label: representation.label().to_string(),
+                points,
+                mark: Mark::Points,
+            }
+        })
+        .collect()
+}
+
+/// Fig. 1: representation vulnerability against the natural – adversarial accuracy gap.
+fn vulnerability_gap_chart(results: &Results) -> Chart {
+    Chart {
+        title: format!(
+            "{}: vulnerability and robustness gap",
+            results.config.dataset
+        ),
+        x_label: "representation vulnerability RV (nats)".into(),
+        y_label: "natural − PGD accuracy (percentage points)".into(),
+        series: points_by_representation(results, |_, rv, nat, adv| (rv, 100.0 * (nat - adv))),
+    }
+}
+
+/// Fig. 2: worst-case MI against measured robust accuracy, under the Theorem 3.4 bound.
+fn bound_chart(results: &Results) -> Chart {
+    let classes = results.config.dataset.num_classes() as usize;
+    let top = results
+        .representations
+        .iter()
+        .map(|r| r.report.normal.mean.max(r.report.worst_case.mean))
+        .fold(1.0f64, f64::max);
+    let curve = (0..=50)
+        .map(|i| {
+            let mi = top * i as f64 / 50.0;
+            (mi, 100.0 * robust_accuracy_bound(mi, classes))
+        })
+        .collect();
+    let mut series = vec![Series {
+        label: "Theorem 3.4 bound".into(),
+        points: curve,
+        mark: Mark::Dashed,
+    }];
+    series.extend(points_by_representation(results, |worst, _, _, adv| {
+        (worst, 100.0 * adv)
+    }));
+    Chart {
+        title: format!(
+            "{}: worst-case MI and robust accuracy",
+            results.config.dataset
+        ),
+        x_label: "worst-case MI I_wc of the representation (nats)".into(),
+        y_label: "PGD accuracy (%)".into(),
+        series,
+    }
+}
+
+/// Training curves of trial 0: encoders' MI, and heads' validation accuracy under PGD.
+fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
+    let trial = out.join("trial-0");
+    let log_series = |dir: &str, field: &str, scale: f64, label: String| Series {
+        label,
+        points: jsonl::read(&trial.join(dir).join("log.jsonl"))
+            .iter()
+            .filter_map(|r| Some((r["epoch"].as_f64()?, scale * r[field].as_f64()?)))
+            .collect(),
+        mark: Mark::Line,
+    };
+    let mut encoder_series = Vec::new();
+    for representation in [Representation::Dim, Representation::WorstCase] {
+        let dir = format!("encoder-{}", representation.name());
+        for (field, what) in [
+            ("train_mi", "training Î"),
+            ("val_worst_case_mi", "validation worst-case Î"),
+        ] {
+            let label = format!("{}: {what}", representation.label());
+            encoder_series.push(log_series(&dir, field, 1.0, label));
+        }
+    }
+    let mut charts = vec![(
+        "curves-encoders".to_string(),
+        Chart {
+            title: format!("{}: encoder training", results.config.dataset),
+            x_label: "epoch".into(),
+            y_label: "DV estimate of MI (nats)".into(),
+            series: encoder_series,
+        },
+    )];
+    for head in [HeadKind::Mlp, HeadKind::Linear] {
+        let series = grid::cells()
+            .iter()
+            .filter(|c| c.head == head)
+            .map(|c| {
+                let label = format!("{}, {}", c.representation.label(), c.training.label());
+                log_series(&c.name(), "val_adversarial_accuracy", 100.0, label)
+            })
+            .collect();
+        charts.push((
+            format!("curves-heads-{}", head_name(head)),
+            Chart {
+                title: format!("{}: {} heads", results.config.dataset, head_name(head)),
+                x_label: "epoch".into(),
+                y_label: "validation PGD accuracy (%)".into(),
+                series,
+            },
+        ));
+    }
+    charts
+}
+
+/// The Markdown report: both tables with their captions.
+pub fn markdown(results: &Results) -> String {
+    let c = &results.config;
+    let (header, rows) = results_table(results);
+    let (vheader, vrows) = vulnerability_table(results);
+    format!(
+        "# {} ({:?} preset, {} trial(s), seeds from {})\n\n\
+         Accuracy in % on the test set: natural, under the paper's PGD ({}), and under the strong \
+         suite (PGD, PGD with 5 random restarts, APGD-CE, APGD-DLR; first {} test images). \
+         Measured mean ± std over trials; the paper's value in brackets.\n\n{}\n\
+         Representation vulnerability of each representation (the encoder's 64-d output), \
+         {:?} bound, {:?} critic, {} test batches; Theorem 3.4 bounds the robust accuracy of any classifier \
+         on it.\n\n{}",
+        c.dataset,
+        c.preset,
+        c.trials,
+        c.seed,
+        crate::attack::classifier::ClassifierAttack {
+            method: crate::attack::classifier::Method::Pgd,
+            config: results.attack
+        }
+        .label(),
+        c.settings.strong_limit,
+        table::markdown(&header, &rows),
+        c.mi_bound,
+        c.mi_critic,
+        c.settings.mi_test_batches,
+        table::markdown(&vheader, &vrows)
+    )
+}
+
+fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
+    let (header, rows) = results_table(results);
+    let (vheader, vrows) = vulnerability_table(results);
+    let mut plots = String::new();
+    for (name, chart) in charts {
+        plots += &format!(
+            "<figure>{}<figcaption>{}</figcaption></figure>\n",
+            plot::svg(chart)?,
+            table::escape_html(name)
+        );
+    }
+    let timing_rows: Vec<Vec<String>> = results
+        .cells
+        .iter()
+        .map(|r| {
+            vec![
+                format!("trial {}: {}", r.trial, r.cell.name()),
+                r.seed.to_string(),
+                r.kept_epoch.to_string(),
+                format!("{:.0}", r.seconds),
+            ]
+        })
+        .chain(results.representations.iter().map(|r| {
+            vec![
+                format!("trial {}: vulnerability of {}", r.trial, r.model),
+                r.report.normal.batch_size.to_string(),
+                r.report.worst_case.chosen_epoch.to_string(),
+                format!("{:.0}", r.seconds),
+            ]
+        }))
+        .collect();
+    let settings = serde_json::to_string_pretty(&results.config).unwrap_or_default();
+    Ok(format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wcmi: {dataset}</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:3px 8px}}\
+         figure{{display:inline-block;margin:0.5em}}pre{{background:#f4f4f4;padding:1em}}</style>\n\
+         </head><body>\n<h1>wcmi reproduction: {dataset}</h1>\n\
+         <h2>Downstream accuracy (%)</h2>\n<p>Measured mean ± std over trials, the paper's value \
+         in brackets; PGD is the paper's attack, strong the worst case over PGD, PGD with random \
+         restarts, APGD-CE and APGD-DLR.</p>\n{table}\
+         <h2>Representation vulnerability</h2>\n{vtable}\
+         <h2>Plots</h2>\n{plots}\
+         <h2>Settings and seeds</h2>\n<pre>{settings}</pre>\n\
+         <h2>Timings</h2>\n<p>Seconds of training and evaluation per step (for vulnerability rows: \
+         critic batch size and kept critic epoch).</p>\n{timings}\
+         <p>wcmi {version}</p>\n</body></html>\n",
+        dataset = results.config.dataset,
+        table = table::html(&header, &rows),
+        vtable = table::html(&vheader, &vrows),
+        settings = table::escape_html(&settings),
+        timings = table::html(&["step", "seed", "kept epoch", "seconds"], &timing_rows),
+        version = results.wcmi_version,
+    ))
+}
+
+/// Writes `results.md`, the plots (PNG and SVG) and `report.html` under `out`; returns the
+/// report's path.
+pub fn write(results: &Results, out: &Path) -> Result<PathBuf> {
+    write_atomic(&out.join("results.md"), markdown(results).as_bytes())?;
+    let mut charts = curve_charts(results, out);
+    charts.push((
+        "fig1-vulnerability-gap".into(),
+        vulnerability_gap_chart(results),
+    ));
+    charts.push(("fig2-mi-bound".into(), bound_chart(results)));
+    for (name, chart) in &charts {
+        plot::write(chart, &out.join("plots").join(name))?;
+    }
+    let path = out.join("report.html");
+    write_atomic(&path, html(results, &charts)?.as_bytes())?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reproduce::grid::Training;
+
+    #[test]
+    fn mean_and_sample_std() {
+        assert_eq!(mean_std(&[1.0]), (1.0, 0.0));
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        assert!((s - 1.0).abs() < 1e-12);
+        assert_eq!(percent(&[0.5, 0.7]), "60.00 ± 14.14");
+        assert_eq!(percent(&[]), "–");
+    }
+
+    #[test]
+    fn training_labels_follow_the_paper() {
+        assert_eq!(Training::EarlyStop.label(), "standard, E.S.");
+        assert_eq!(Training::Adversarial.label(), "robust");
+    }
+}

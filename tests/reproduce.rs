@@ -1,0 +1,128 @@
+//! `reproduce` on tiny synthetic data: the whole grid, its outputs, and a rerun that recomputes
+//! only what an interruption left unfinished.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tch::Device;
+use wcmi::data::{synthetic, Dataset, DatasetName};
+use wcmi::mi::worst_case::CriticScope;
+use wcmi::mi::Bound;
+use wcmi::reproduce::{reproduce, ReproduceConfig};
+use wcmi::train::preset::{Preset, PresetSettings};
+
+fn tiny() -> Dataset {
+    Dataset {
+        name: DatasetName::Mnist,
+        train: synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
+        test: synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
+    }
+}
+
+fn config() -> ReproduceConfig {
+    ReproduceConfig {
+        dataset: DatasetName::Mnist,
+        preset: Preset::Quick,
+        settings: PresetSettings {
+            encoder_epochs: 1,
+            head_epochs: 1,
+            supervised_epochs: 1,
+            critic_width: 16,
+            train_pgd_steps: Some(1),
+            train_limit: Some(400),
+            lr: 1e-3,
+            eval_limit: Some(100),
+            strong_limit: 20,
+            mi_epochs: 1,
+            mi_train_limit: 300,
+            mi_test_batches: 2,
+        },
+        trials: 1,
+        seed: 0,
+        mi_bound: Bound::Infonce,
+        mi_critic: CriticScope::Global,
+    }
+}
+
+/// Modification times of every result and checkpoint under `dir`.
+fn stamps(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "json" || e == "safetensors")
+                && path.file_name().is_some_and(|n| n != "results.json")
+            {
+                let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                out.insert(path, modified);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
+    tch::set_num_threads(2);
+    let data = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("repro");
+    let first = reproduce(&data, &config(), &out, Device::Cpu).unwrap();
+    assert_eq!(first.cells.len(), 16);
+    assert_eq!(first.representations.len(), 6);
+    for cell in &first.cells {
+        assert!(cell.adversarial_accuracy <= cell.natural_accuracy);
+        let strong = cell.strong_accuracy.unwrap();
+        assert!(strong <= cell.natural_accuracy + 1e-9, "{cell:?}");
+    }
+    let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(
+        markdown.contains("[95.05]"),
+        "the paper's values sit beside ours"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5);
+    for plot in ["fig1-vulnerability-gap", "fig2-mi-bound", "curves-encoders"] {
+        for ext in ["png", "svg"] {
+            assert!(out.join("plots").join(format!("{plot}.{ext}")).is_file());
+        }
+    }
+
+    // An interruption during one cell's evaluation: its training finished, its result did not.
+    let cell = out.join("trial-0/worst-case-mlp-adversarial");
+    std::fs::remove_file(cell.join("result.json")).unwrap();
+    let before = stamps(&out);
+    let second = reproduce(&data, &config(), &out, Device::Cpu).unwrap();
+    let after = stamps(&out);
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(path, time)| before.get(*path) != Some(*time))
+        .map(|(path, _)| path.strip_prefix(&out).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(
+        changed,
+        vec![PathBuf::from(
+            "trial-0/worst-case-mlp-adversarial/result.json"
+        )]
+    );
+    for (a, b) in first.cells.iter().zip(&second.cells) {
+        assert_eq!(a.cell, b.cell);
+        assert_eq!(a.natural_accuracy, b.natural_accuracy, "{:?}", a.cell);
+    }
+
+    let other = ReproduceConfig {
+        mi_bound: Bound::Dv,
+        ..config()
+    };
+    let err = reproduce(&data, &other, &out, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--out") && err.contains("other settings"),
+        "{err}"
+    );
+}
