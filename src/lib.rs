@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod mi;
 pub mod nn;
+pub mod precision;
 pub mod report;
 pub mod reproduce;
 pub mod runtime;

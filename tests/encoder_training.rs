@@ -6,6 +6,7 @@ use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::worst_case::AttackGradient;
 use wcmi::mi::Bound;
 use wcmi::nn::HeadKind;
+use wcmi::precision::Precision;
 use wcmi::train::classifier::{self, ClassifierConfig, Selection};
 use wcmi::train::encoder::{self, EncoderConfig, EncoderEpoch, EncoderObjective};
 
@@ -32,6 +33,7 @@ fn encoder_config(objective: EncoderObjective) -> EncoderConfig {
         train_limit: None,
         val_batches: 2,
         seed: 2,
+        precision: Precision::F32,
     }
 }
 

@@ -86,6 +86,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -108,6 +109,13 @@ def main():
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         adversarial = args.kind != "supervised"
         step = lambda: supervised_step(model, opt, x, y, adversarial)
+    if args.precision == "bf16":
+        f32_step = step
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                f32_step()
+
     for _ in range(args.warmup):
         step()
     start = time.perf_counter()

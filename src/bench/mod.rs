@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
 use crate::nn::{HeadKind, ModelSpec, Network};
+use crate::precision::{self, Precision};
 use crate::train::classifier::classifier_step;
 use crate::train::encoder::{encoder_step, EncoderConfig, EncoderObjective};
 use crate::train::{Adam, AdamConfig};
@@ -79,7 +80,9 @@ fn step_fn(
     vs: &VarStore,
     x: Tensor,
     y: Tensor,
+    precision: Precision,
 ) -> Result<Box<dyn FnMut() -> Result<()> + '_>> {
+    let device = vs.device();
     let shape = DatasetName::Mnist.image_shape();
     let adam_for = |vs: &VarStore| Adam::new(vs, AdamConfig::with_lr(1e-4));
     Ok(match kind {
@@ -104,6 +107,7 @@ fn step_fn(
                 train_limit: None,
                 val_batches: 0,
                 seed: 0,
+                precision,
             };
             let Network::EncoderCritic { encoder, critic } = (ModelSpec::EncoderCritic {
                 image_shape: shape,
@@ -114,7 +118,9 @@ fn step_fn(
             };
             let mut adam = adam_for(vs)?;
             Box::new(move || {
-                encoder_step(&encoder, critic.as_ref(), &mut adam, &x, &config).map(|_| ())
+                precision::run(precision, device, || {
+                    encoder_step(&encoder, critic.as_ref(), &mut adam, &x, &config).map(|_| ())
+                })
             })
         }
         StepKind::HeadAdv | StepKind::Supervised | StepKind::SupervisedAdv => {
@@ -140,8 +146,10 @@ fn step_fn(
                 config: mnist_attack(),
             });
             Box::new(move || {
-                classifier_step(network.classifier()?, &mut adam, &x, &y, attack.as_ref())
-                    .map(|_| ())
+                precision::run(precision, device, || {
+                    classifier_step(network.classifier()?, &mut adam, &x, &y, attack.as_ref())
+                        .map(|_| ())
+                })
             })
         }
     })
@@ -153,6 +161,7 @@ pub fn time_steps(
     steps: usize,
     warmup: usize,
     batch_size: i64,
+    precision: Precision,
     device: Device,
 ) -> Result<StepTiming> {
     tch::manual_seed(0);
@@ -163,7 +172,7 @@ pub fn time_steps(
     );
     let y = Tensor::randint(10, [batch_size], (Kind::Int64, device));
     let vs = VarStore::new(device);
-    let mut step = step_fn(kind, &vs, x, y)?;
+    let mut step = step_fn(kind, &vs, x, y, precision)?;
     for _ in 0..warmup {
         step()?;
     }

@@ -3,6 +3,7 @@
 use super::common::{positive, GlobalArgs};
 use crate::atomic::write_json_atomic;
 use crate::bench::{time_steps, StepKind, StepTiming};
+use crate::precision::Precision;
 use crate::report::table;
 use anyhow::Context;
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub struct Args {
     /// Skip the PyTorch peer.
     #[arg(long)]
     pub no_peer: bool,
+    /// Arithmetic of both sides' steps (bf16: autocast in wcmi and in the peer).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
     #[arg(long, default_value = "runs/bench.json")]
     pub out: PathBuf,
 }
@@ -48,10 +52,19 @@ pub struct StepArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
 }
 
 pub fn run_step(args: StepArgs, device: Device) -> anyhow::Result<()> {
-    let timing = time_steps(args.kind, args.steps, args.warmup, BATCH, device)?;
+    let timing = time_steps(
+        args.kind,
+        args.steps,
+        args.warmup,
+        BATCH,
+        args.precision,
+        device,
+    )?;
     println!("{}", serde_json::to_string(&timing)?);
     Ok(())
 }
@@ -89,6 +102,7 @@ struct Row {
 #[derive(Serialize)]
 struct BenchReport {
     machine: String,
+    precision: Precision,
     threads: usize,
     batch_size: i64,
     steps_per_round: usize,
@@ -125,6 +139,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         peer_dir.clone(),
     ])?;
     let mut peer_enabled = !args.no_peer;
+    let precision = match args.precision {
+        Precision::F32 => "f32",
+        Precision::Bf16 => "bf16",
+    };
     let mut results = Vec::new();
     for kind in &args.kinds {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -139,6 +157,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                     "bench-step",
                     "--kind",
                     kind.name(),
+                    "--precision",
+                    precision,
                 ])
                 .args([
                     "--steps",
@@ -152,6 +172,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                 let output = Command::new(&args.python)
                     .arg(peer_dir.join("peer.py"))
                     .args(["--kind", kind.name(), "--threads", &threads.to_string()])
+                    .args(["--precision", precision])
                     .args([
                         "--steps",
                         &args.steps.to_string(),
@@ -190,6 +211,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let report = BenchReport {
         machine: format!("{}, {threads} threads", cpu_model()),
+        precision: args.precision,
         threads,
         batch_size: BATCH,
         steps_per_round: args.steps,
@@ -215,7 +237,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         })
         .collect();
     println!(
-        "{} (batch {BATCH}, median of {} rounds × {} steps)",
+        "{} (batch {BATCH}, {precision}, median of {} rounds × {} steps)",
         report.machine, args.rounds, args.steps
     );
     print!(

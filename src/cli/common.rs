@@ -157,4 +157,7 @@ pub struct RunArgs {
     /// Continue from the output folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Arithmetic of the training steps: f32, or bf16 autocast (products in bf16, weights f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::precision::Precision,
 }

@@ -47,6 +47,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         train_limit: args.run.train_limit.or(preset.train_limit),
         val_batches: 5,
         seed: global.seed,
+        precision: args.run.precision,
     };
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;

@@ -61,6 +61,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         lr: args.run.lr.unwrap_or(preset.lr),
         train_limit: args.run.train_limit.or(preset.train_limit),
         seed: global.seed,
+        precision: args.run.precision,
         head: args.head,
         encoder: Some(args.encoder.clone()),
         adversarial: (args.training == Training::Adversarial).then_some(training),

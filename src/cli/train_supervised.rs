@@ -36,6 +36,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         val_fraction: args.val_fraction,
         train_limit: args.run.train_limit.or(preset.train_limit),
         seed: global.seed,
+        precision: args.run.precision,
         ..Default::default()
     };
     let config = match args.adversarial {

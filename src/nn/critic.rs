@@ -2,7 +2,7 @@
 //! weights with the encoder. The image side maps x to an H-vector at each of P local positions
 //! (7×7 for 28×28 inputs, 8×8 for 32×32), the representation side maps z to one H-vector, and
 //! the score of a pair at a position is their dot product.
-use super::blocks::{ConvBlock, ResidualBlock1x1};
+use super::blocks::{locations_as_rows, ConvBlock, ResidualBlock1x1};
 use tch::nn;
 use tch::Tensor;
 
@@ -12,7 +12,7 @@ pub const PAPER_WIDTH: i64 = 2048;
 /// A critic that scores every (input, representation) pair of a batch by a dot product of
 /// features computed separately on each side (SPEC §2's `u[i, j, p]`).
 pub trait SeparableCritic {
-    /// Input side: `[N, …]` → `[N, width, P]`.
+    /// Input side: `[N, …]` → `[N, P, width]`.
     fn input_features(&self, x: &Tensor, train: bool) -> Tensor;
     /// Representation side: `[N, d]` → `[N, width]`.
     fn representation_features(&self, z: &Tensor, train: bool) -> Tensor;
@@ -27,18 +27,19 @@ pub trait SeparableCritic {
 }
 
 /// Scores of every pair from the two sides' features: `u[i, j, p]` = ⟨rep_i, input_j at p⟩,
-/// `[N, N, P]`, positives on the diagonal i = j (SPEC §2).
+/// `[N, N, P]`, positives on the diagonal i = j (SPEC §2). One matrix product with the input
+/// rows transposed (a view, not a copy).
 pub fn scores_from_features(representation: &Tensor, input: &Tensor) -> Tensor {
-    let (n, width, p) = input.size3().expect("input features are [N, width, P]");
-    let input = input.permute([1, 0, 2]).reshape([width, n * p]);
-    representation.matmul(&input).view([-1, n, p])
+    let (n, p, width) = input.size3().expect("input features are [N, P, width]");
+    representation
+        .matmul(&input.reshape([n * p, width]).tr())
+        .view([-1, n, p])
 }
 
 /// The representation side of both image critics: `[N, d]` → `[N, width]`, the residual 1×1
-/// block applied to z as a 1×1 feature map.
+/// block applied to z as one location per sample.
 pub fn representation_side(block: &ResidualBlock1x1, z: &Tensor, train: bool) -> Tensor {
-    let n = z.size()[0];
-    z.view([n, -1, 1, 1]).apply_t(block, train).view([n, -1])
+    z.apply_t(block, train)
 }
 
 #[derive(Debug)]
@@ -47,6 +48,7 @@ pub struct Critic {
     image_conv2: ConvBlock,
     image_block: ResidualBlock1x1,
     representation_block: ResidualBlock1x1,
+    width: i64,
 }
 
 impl Critic {
@@ -63,17 +65,21 @@ impl Critic {
                 representation_dim,
                 width,
             ),
+            width,
         }
     }
 }
 
 impl SeparableCritic for Critic {
-    /// Image side: `[N, C, H, W]` → `[N, width, P]`.
+    /// Image side: `[N, C, H, W]` → `[N, P, width]`.
     fn input_features(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply_t(&self.image_conv1, train)
-            .apply_t(&self.image_conv2, train)
+        let n = x.size()[0];
+        let maps = x
+            .apply_t(&self.image_conv1, train)
+            .apply_t(&self.image_conv2, train);
+        locations_as_rows(&maps)
             .apply_t(&self.image_block, train)
-            .flatten(2, -1)
+            .view([n, -1, self.width])
     }
 
     fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {

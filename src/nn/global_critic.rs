@@ -28,9 +28,9 @@ impl GlobalCritic {
 }
 
 impl SeparableCritic for GlobalCritic {
-    /// Image side: `[N, C, H, W]` → `[N, width, 1]` (one position).
+    /// Image side: `[N, C, H, W]` → `[N, 1, width]` (one position).
     fn input_features(&self, x: &Tensor, train: bool) -> Tensor {
-        self.image.forward_t(x, train).unsqueeze(-1)
+        self.image.forward_t(x, train).unsqueeze(1)
     }
 
     fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {

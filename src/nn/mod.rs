@@ -286,11 +286,11 @@ mod tests {
             let z = Tensor::randn([6, 64], (Kind::Float, Device::Cpu));
             let image = critic.input_features(&x, false);
             let rep = critic.representation_features(&z, false);
-            assert_eq!(image.size(), [6, 32, positions]);
+            assert_eq!(image.size(), [6, positions, 32]);
             let u = critic.scores(&x, &z, false);
             assert_eq!(u.size(), [6, 6, positions]);
             // u[i, j, p] is the dot product of z_i's and x_j's features at p.
-            let direct = (rep.get(4) * image.get(1).select(1, 7)).sum(Kind::Float);
+            let direct = (rep.get(4) * image.get(1).get(7)).sum(Kind::Float);
             assert!((u.double_value(&[4, 1, 7]) - direct.double_value(&[])).abs() < 1e-3);
         }
     }

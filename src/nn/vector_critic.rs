@@ -32,7 +32,7 @@ impl VectorCritic {
 impl SeparableCritic for VectorCritic {
     /// `[N, a_dim]` → `[N, embedding, 1]`: a single "position".
     fn input_features(&self, a: &Tensor, _train: bool) -> Tensor {
-        self.a_side.forward(a).unsqueeze(-1)
+        self.a_side.forward(a).unsqueeze(1)
     }
 
     fn representation_features(&self, b: &Tensor, _train: bool) -> Tensor {

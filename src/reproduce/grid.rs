@@ -5,6 +5,7 @@ use crate::data::DatasetName;
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
 use crate::nn::HeadKind;
+use crate::precision::Precision;
 use crate::train::classifier::{ClassifierConfig, Selection};
 use crate::train::encoder::{EncoderConfig, EncoderObjective};
 use crate::train::preset::{training_attack, PresetSettings};
@@ -204,6 +205,7 @@ impl GridSettings {
             train_limit: s.train_limit,
             val_batches: 5,
             seed: self.seed,
+            precision: Precision::F32,
         }
     }
 }

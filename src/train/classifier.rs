@@ -12,6 +12,7 @@ use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
 use crate::nn::{HeadKind, ModelSpec};
+use crate::precision::{self, Precision};
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ pub struct ClassifierConfig {
     /// PGD under which validation accuracy is also measured each epoch.
     pub validation_attack: Option<AttackConfig>,
     pub selection: Selection,
+    /// Arithmetic of the training steps (evaluation stays f32).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 impl Default for ClassifierConfig {
@@ -75,6 +79,7 @@ impl Default for ClassifierConfig {
             adversarial: None,
             validation_attack: None,
             selection: Selection::BestNatural,
+            precision: Precision::F32,
         }
     }
 }
@@ -231,8 +236,10 @@ pub fn train(
         let (mut loss_sum, mut hits, mut seen) = (0.0, 0i64, 0i64);
         for (step, index) in batches.iter().enumerate() {
             let (x, y) = this.batch(data, index);
-            let (loss, logits) = classifier_step(model, &mut adam, &x, &y, attack.as_ref())
-                .map_err(|e| run::at_step(e, epoch, step))?;
+            let (loss, logits) = precision::run(config.precision, device, || {
+                classifier_step(model, &mut adam, &x, &y, attack.as_ref())
+            })
+            .map_err(|e| run::at_step(e, epoch, step))?;
             let n = y.size()[0];
             loss_sum += loss * n as f64;
             hits += correct(&logits, &y);

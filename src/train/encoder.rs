@@ -14,6 +14,7 @@ use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::SeparableCritic;
 use crate::nn::{Encoder, ModelSpec, Network};
+use crate::precision::{self, Precision};
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct EncoderConfig {
     /// Validation batches on which normal and worst-case Î are measured after each epoch.
     pub val_batches: usize,
     pub seed: u64,
+    /// Arithmetic of the training steps (validation estimates stay f32).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 impl EncoderConfig {
@@ -200,8 +204,10 @@ pub fn train(
         let mut total = 0.0;
         for (step, index) in batches.iter().enumerate() {
             let (x, _) = this.batch(data, index);
-            let value = encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
-                .map_err(|e| run::at_step(e, epoch, step))?;
+            let value = precision::run(config.precision, device, || {
+                encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
+            })
+            .map_err(|e| run::at_step(e, epoch, step))?;
             total += value;
             this.bar.inc(1);
             this.bar.set_message(format!(

@@ -66,8 +66,8 @@ impl Preset {
                 lr: 1e-3,
                 eval_limit: None,
                 strong_limit: 1_000,
-                mi_epochs: 5,
-                mi_train_limit: 10_000,
+                mi_epochs: 3,
+                mi_train_limit: 5_000,
                 mi_test_batches: 20,
             },
             Preset::Paper => PresetSettings {
