@@ -87,7 +87,11 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="torch.set_flush_denormal(True), as wcmi sets FTZ/DAZ")
     args = parser.parse_args()
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    crate::runtime::keep_freed_memory();
+    crate::runtime::configure();
     let device = cli.global.apply()?;
     match cli.command {
         Command::Data(command) => data::run(command, &cli.global),

@@ -34,6 +34,9 @@ pub struct Args {
     /// Output folder (default: runs/reproduce-<dataset>-<preset>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Train nothing: write the results and report of what the folder has finished so far.
+    #[arg(long)]
+    pub report_only: bool,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
@@ -58,8 +61,12 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
             format!("{:?}", args.preset).to_lowercase()
         ))
     });
-    let data = global.load_dataset(args.dataset, device)?;
-    let results = reproduce::reproduce(&data, &config, &out, device)?;
+    let results = if args.report_only {
+        reproduce::report_so_far(&out)?
+    } else {
+        let data = global.load_dataset(args.dataset, device)?;
+        reproduce::reproduce(&data, &config, &out, device)?
+    };
     print!("{}", report::markdown(&results));
     println!(
         "report: {}\nfinished in {:.0} s",

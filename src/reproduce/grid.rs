@@ -155,7 +155,8 @@ impl Cell {
             head: self.head,
             encoder,
             adversarial: (self.training == Training::Adversarial).then(|| grid.training_attack()),
-            validation_attack: Some(grid.attack),
+            // Only the epochs chosen by PGD accuracy need it measured every epoch.
+            validation_attack: (self.training != Training::Standard).then_some(grid.attack),
             selection: match (self.training, supervised) {
                 (Training::Standard, true) => Selection::BestNatural,
                 (Training::Standard, false) => Selection::Last,

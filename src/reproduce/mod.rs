@@ -100,24 +100,31 @@ pub struct Results {
     pub wcmi_version: String,
 }
 
+/// The result stored at `path`, if any.
+fn read_result<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::invalid(
+            "--out",
+            format!(
+                "{} is not a result of this version of wcmi ({e}); delete it to recompute",
+                path.display()
+            ),
+        )
+    })
+}
+
 /// Runs `step` unless `path` already holds its result; stores what it returns there.
 fn cached<T: Serialize + DeserializeOwned>(
     path: &Path,
     label: &str,
     step: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let value = serde_json::from_str(&text).map_err(|e| {
-            Error::invalid(
-                "--out",
-                format!(
-                    "{} is not a result of this version of wcmi ({e}); delete it to recompute",
-                    path.display()
-                ),
-            )
-        })?;
+    if let Some(value) = read_result(path)? {
         eprintln!("{label}: done earlier ({})", path.display());
         return Ok(value);
     }
@@ -276,6 +283,53 @@ impl Trial<'_> {
     }
 }
 
+/// The folders whose 64-d representation gets a vulnerability estimate, with their names.
+fn representation_dirs() -> Vec<(String, Representation, String)> {
+    let mut dirs: Vec<_> = [Representation::Dim, Representation::WorstCase]
+        .map(|r| (r.name().to_string(), r, format!("encoder-{}", r.name())))
+        .into();
+    for cell in grid::cells() {
+        if cell.representation == Representation::Supervised {
+            dirs.push((cell.name(), cell.representation, cell.name()));
+        }
+    }
+    dirs
+}
+
+/// Gathers what the reproduction in `out` has finished so far (without training anything) and
+/// writes `results.json` and the report from it.
+pub fn report_so_far(out: &Path) -> Result<Results> {
+    let config: ReproduceConfig = read_result(&out.join("config.json"))?.ok_or_else(|| {
+        Error::invalid(
+            "--out",
+            format!("{} holds no reproduction (no config.json)", out.display()),
+        )
+    })?;
+    let mut results = Results {
+        attack: paper_attack(config.dataset),
+        config,
+        cells: Vec::new(),
+        representations: Vec::new(),
+        wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    for trial in 0..results.config.trials {
+        let dir = out.join(format!("trial-{trial}"));
+        for cell in grid::cells() {
+            results
+                .cells
+                .extend(read_result(&dir.join(cell.name()).join("result.json"))?);
+        }
+        for (_, _, folder) in representation_dirs() {
+            results
+                .representations
+                .extend(read_result(&dir.join(folder).join("vulnerability.json"))?);
+        }
+    }
+    write_json_atomic(&out.join("results.json"), &results)?;
+    report::write(&results, out)?;
+    Ok(results)
+}
+
 /// The evaluation PGD of a dataset (SPEC §5).
 pub fn paper_attack(dataset: DatasetName) -> AttackConfig {
     let t = dataset.threat();
@@ -324,19 +378,10 @@ pub fn reproduce(
             };
             results.cells.push(t.cell(&cell, encoder)?);
         }
-        for (representation, encoder) in [
-            (Representation::Dim, &dim),
-            (Representation::WorstCase, &worst_case),
-        ] {
-            let measured = t.vulnerability(representation.name(), representation, encoder)?;
+        for (model, representation, folder) in representation_dirs() {
+            let weights = t.dir.join(folder).join("model.safetensors");
+            let measured = t.vulnerability(&model, representation, &weights)?;
             results.representations.push(measured);
-        }
-        for cell in grid::cells() {
-            if cell.representation == Representation::Supervised {
-                let weights = t.dir.join(cell.name()).join("model.safetensors");
-                let measured = t.vulnerability(&cell.name(), cell.representation, &weights)?;
-                results.representations.push(measured);
-            }
         }
     }
     write_json_atomic(&out.join("results.json"), &results)?;

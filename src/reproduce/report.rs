@@ -246,7 +246,8 @@ fn bound_chart(results: &Results) -> Chart {
     }
 }
 
-/// Training curves of trial 0: encoders' MI, and heads' validation accuracy under PGD.
+/// Training curves of trial 0: encoders' MI, and the validation PGD accuracy of the classifiers
+/// chosen by it (standard training does not measure it).
 fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
     let trial = out.join("trial-0");
     let log_series = |dir: &str, field: &str, scale: f64, label: String| Series {
@@ -285,6 +286,7 @@ fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
                 let label = format!("{}, {}", c.representation.label(), c.training.label());
                 log_series(&c.name(), "val_adversarial_accuracy", 100.0, label)
             })
+            .filter(|s| !s.points.is_empty())
             .collect();
         charts.push((
             format!("curves-heads-{}", head_name(head)),
