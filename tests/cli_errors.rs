@@ -53,6 +53,35 @@ fn invalid_flags() {
         &["data", "info", "mnist", "--data-dir", "/no/such/dir"],
         &["--data-dir", "/no/such/dir does not exist"],
     );
+    fails_with(
+        &["reproduce", "--dataset", "mnist", "--trials", "0"],
+        &["--trials", "must be positive, got 0"],
+    );
+    fails_with(
+        &[
+            "train-head",
+            "--encoder",
+            "e.safetensors",
+            "--head",
+            "mlp",
+            "--precision",
+            "f16",
+        ],
+        &["--precision", "f16"],
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = empty.path().to_str().unwrap();
+    fails_with(
+        &[
+            "reproduce",
+            "--dataset",
+            "mnist",
+            "--report-only",
+            "--out",
+            out,
+        ],
+        &["--out", "holds no reproduction"],
+    );
 }
 
 fn write_mnist(dir: &Path, images: &[u8], labels: &[u8]) {
