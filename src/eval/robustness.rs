@@ -121,17 +121,21 @@ mod tests {
     use tch::nn::OptimizerConfig;
     use tch::{nn, Device};
 
+    fn baseline(vs: &nn::VarStore) -> crate::nn::Network {
+        ModelSpec::BaselineH {
+            image_shape: [1, 28, 28],
+            head: HeadKind::Mlp,
+            num_classes: 10,
+        }
+        .build(&vs.root())
+    }
+
     #[test]
     fn worst_case_is_never_weaker_than_any_attack_and_eps_zero_is_natural() {
         tch::manual_seed(0);
         let data = synthetic::class_templates(96, [1, 28, 28], 10, 0.1, 4);
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = ModelSpec::BaselineH {
-            image_shape: [1, 28, 28],
-            head: HeadKind::Mlp,
-            num_classes: 10,
-        }
-        .build(&vs.root());
+        let model = baseline(&vs);
         let base = AttackConfig::linf(0.05, 3, 0.02);
         let report = evaluate(
             model.classifier().unwrap(),
@@ -167,12 +171,7 @@ mod tests {
         tch::manual_seed(1);
         let data = synthetic::class_templates(96, [1, 28, 28], 10, 0.1, 5);
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = ModelSpec::BaselineH {
-            image_shape: [1, 28, 28],
-            head: HeadKind::Mlp,
-            num_classes: 10,
-        }
-        .build(&vs.root());
+        let model = baseline(&vs);
         let model = model.classifier().unwrap();
         let mut opt = nn::Adam::default().build(&vs, 1e-3).unwrap();
         let (x, y) = data.batch(&Tensor::arange(96, (Kind::Int64, Device::Cpu)));

@@ -17,6 +17,7 @@ use crate::eval::robustness::{cascade_accuracy, evaluate};
 use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
 use crate::mi::worst_case::{AttackGradient, CriticScope, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
+use crate::nn::HeadKind;
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
 use grid::{Cell, GridSettings, Representation};
@@ -296,6 +297,45 @@ fn representation_dirs() -> Vec<(String, Representation, String)> {
     dirs
 }
 
+enum Step {
+    Cell(Cell),
+    /// Name, kind and folder of a representation.
+    Vulnerability(String, Representation, String),
+}
+
+/// The order of a trial's steps: the paper's headline comparison first (adversarially trained
+/// MLP heads on both encoders, and the encoders' vulnerability), so that an interrupted or
+/// partial run (`--report-only`) has the most telling numbers; then everything else.
+fn schedule() -> Vec<Step> {
+    use grid::Training;
+    let headline = |c: &Cell| {
+        c.representation != Representation::Supervised
+            && c.training == Training::Adversarial
+            && c.head == HeadKind::Mlp
+    };
+    let mut steps: Vec<Step> = grid::cells()
+        .into_iter()
+        .filter(headline)
+        .rev()
+        .map(Step::Cell)
+        .collect();
+    let mut representations = representation_dirs().into_iter();
+    steps.extend(
+        representations
+            .by_ref()
+            .take(2)
+            .map(|(m, r, f)| Step::Vulnerability(m, r, f)),
+    );
+    steps.extend(
+        grid::cells()
+            .into_iter()
+            .filter(|c| !headline(c))
+            .map(Step::Cell),
+    );
+    steps.extend(representations.map(|(m, r, f)| Step::Vulnerability(m, r, f)));
+    steps
+}
+
 /// Gathers what the reproduction in `out` has finished so far (without training anything) and
 /// writes `results.json` and the report from it.
 pub fn report_so_far(out: &Path) -> Result<Results> {
@@ -370,21 +410,47 @@ pub fn reproduce(
         };
         let dim = t.encoder(Representation::Dim)?;
         let worst_case = t.encoder(Representation::WorstCase)?;
-        for cell in grid::cells() {
-            let encoder = match cell.representation {
-                Representation::Dim => Some(dim.as_path()),
-                Representation::WorstCase => Some(worst_case.as_path()),
-                Representation::Supervised => None,
-            };
-            results.cells.push(t.cell(&cell, encoder)?);
-        }
-        for (model, representation, folder) in representation_dirs() {
-            let weights = t.dir.join(folder).join("model.safetensors");
-            let measured = t.vulnerability(&model, representation, &weights)?;
-            results.representations.push(measured);
+        for step in schedule() {
+            match step {
+                Step::Cell(cell) => {
+                    let encoder = match cell.representation {
+                        Representation::Dim => Some(dim.as_path()),
+                        Representation::WorstCase => Some(worst_case.as_path()),
+                        Representation::Supervised => None,
+                    };
+                    results.cells.push(t.cell(&cell, encoder)?);
+                }
+                Step::Vulnerability(model, representation, folder) => {
+                    let weights = t.dir.join(folder).join("model.safetensors");
+                    let measured = t.vulnerability(&model, representation, &weights)?;
+                    results.representations.push(measured);
+                }
+            }
         }
     }
     write_json_atomic(&out.join("results.json"), &results)?;
     report::write(&results, out)?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_runs_every_step_once_headline_first() {
+        let steps = schedule();
+        let cells: Vec<Cell> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Cell(c) => Some(*c),
+                Step::Vulnerability(..) => None,
+            })
+            .collect();
+        assert_eq!(cells.len(), grid::cells().len());
+        assert!(grid::cells().iter().all(|c| cells.contains(c)));
+        assert_eq!(cells[0].name(), "worst-case-mlp-adversarial");
+        let measured = steps.len() - cells.len();
+        assert_eq!(measured, representation_dirs().len());
+    }
 }

@@ -7,6 +7,7 @@ use super::paper::paper_cell;
 use super::{CellResult, Results};
 use crate::atomic::write_atomic;
 use crate::error::Result;
+use crate::eval::vulnerability::VulnerabilityReport;
 use crate::mi::theory::robust_accuracy_bound;
 use crate::nn::HeadKind;
 use crate::report::plot::{self, Chart, Mark, Series};
@@ -122,12 +123,7 @@ pub fn vulnerability_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<Str
     let rows = models
         .into_iter()
         .map(|model| {
-            let of: Vec<_> = results
-                .representations
-                .iter()
-                .filter(|r| r.model == model)
-                .map(|r| &r.report)
-                .collect();
+            let of = reports_of(results, model);
             vec![
                 model.to_string(),
                 nats(of.iter().map(|r| r.normal.mean).collect()),
@@ -144,6 +140,16 @@ pub fn vulnerability_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<Str
     (header, rows)
 }
 
+/// Every trial's vulnerability report of a named representation.
+fn reports_of<'a>(results: &'a Results, model: &str) -> Vec<&'a VulnerabilityReport> {
+    results
+        .representations
+        .iter()
+        .filter(|r| r.model == model)
+        .map(|r| &r.report)
+        .collect()
+}
+
 /// The representation a cell's classifier is built on, as named in `representations`.
 fn representation_model(cell: &Cell) -> String {
     match cell.representation {
@@ -154,14 +160,9 @@ fn representation_model(cell: &Cell) -> String {
 
 /// (mean I, mean I_wc, mean RV) of a named representation.
 fn mi_of(results: &Results, model: &str) -> Option<(f64, f64, f64)> {
-    let of: Vec<_> = results
-        .representations
-        .iter()
-        .filter(|r| r.model == model)
-        .map(|r| &r.report)
-        .collect();
+    let of = reports_of(results, model);
     (!of.is_empty()).then(|| {
-        let mean = |f: &dyn Fn(&&crate::eval::vulnerability::VulnerabilityReport) -> f64| {
+        let mean = |f: &dyn Fn(&&VulnerabilityReport) -> f64| {
             of.iter().map(f).sum::<f64>() / of.len() as f64
         };
         (
