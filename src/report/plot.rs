@@ -54,7 +54,12 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    let pad = ((hi - lo) * 0.08).max(1e-3 * hi.abs().max(1.0));
+    // A single value (one epoch, one model) gets a visible span around it.
+    let pad = if hi - lo > 1e-9 {
+        (hi - lo) * 0.08
+    } else {
+        0.5 * hi.abs().max(1.0)
+    };
     (lo - pad)..(hi + pad)
 }
 
@@ -189,5 +194,6 @@ mod tests {
         let r = padded_range([1.0, 3.0, f64::NAN].into_iter());
         assert!(r.start < 1.0 && r.end > 3.0 && r.end < 3.5);
         assert_eq!(padded_range(std::iter::empty()), 0.0..1.0);
+        assert_eq!(padded_range([1.0, 1.0].into_iter()), 0.5..1.5);
     }
 }
