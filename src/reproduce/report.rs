@@ -222,9 +222,15 @@ fn bound_chart(results: &Results) -> Chart {
         .iter()
         .map(|r| r.report.normal.mean.max(r.report.worst_case.mean))
         .fold(1.0f64, f64::max);
+    // From the lowest estimate (negative ones mean no information: the bound is flat there).
+    let bottom = results
+        .representations
+        .iter()
+        .map(|r| r.report.worst_case.mean)
+        .fold(0.0f64, f64::min);
     let curve = (0..=50)
         .map(|i| {
-            let mi = top * i as f64 / 50.0;
+            let mi = bottom + (top - bottom) * i as f64 / 50.0;
             (mi, 100.0 * robust_accuracy_bound(mi, classes))
         })
         .collect();
