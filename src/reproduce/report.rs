@@ -12,7 +12,7 @@ use crate::mi::theory::robust_accuracy_bound;
 use crate::nn::HeadKind;
 use crate::report::plot::{self, Chart, Mark, Series};
 use crate::report::{jsonl, table};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Mean and sample standard deviation (0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -364,7 +364,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
         .chain(results.representations.iter().map(|r| {
             vec![
                 format!("trial {}: vulnerability of {}", r.trial, r.model),
-                r.report.normal.batch_size.to_string(),
+                (results.config.seed + r.trial as u64).to_string(),
                 r.report.worst_case.chosen_epoch.to_string(),
                 format!("{:.0}", r.seconds),
             ]
@@ -383,8 +383,8 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
          <h2>Representation vulnerability</h2>\n{vtable}\
          <h2>Plots</h2>\n{plots}\
          <h2>Settings and seeds</h2>\n<pre>{settings}</pre>\n\
-         <h2>Timings</h2>\n<p>Seconds of training and evaluation per step (for vulnerability rows: \
-         critic batch size and kept critic epoch).</p>\n{timings}\
+         <h2>Timings</h2>\n<p>Seconds of training and evaluation per step; for vulnerability rows the \
+         kept epoch is the worst-case critic's.</p>\n{timings}\
          <p>wcmi {version}</p>\n</body></html>\n",
         dataset = results.config.dataset,
         table = table::html(&header, &rows),
@@ -395,9 +395,8 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
     ))
 }
 
-/// Writes `results.md`, the plots (PNG and SVG) and `report.html` under `out`; returns the
-/// report's path.
-pub fn write(results: &Results, out: &Path) -> Result<PathBuf> {
+/// Writes `results.md`, the plots (PNG and SVG) and `report.html` under `out`.
+pub fn write(results: &Results, out: &Path) -> Result<()> {
     write_atomic(&out.join("results.md"), markdown(results).as_bytes())?;
     let mut charts = curve_charts(results, out);
     charts.push((
@@ -408,9 +407,7 @@ pub fn write(results: &Results, out: &Path) -> Result<PathBuf> {
     for (name, chart) in &charts {
         plot::write(chart, &out.join("plots").join(name))?;
     }
-    let path = out.join("report.html");
-    write_atomic(&path, html(results, &charts)?.as_bytes())?;
-    Ok(path)
+    write_atomic(&out.join("report.html"), html(results, &charts)?.as_bytes())
 }
 
 #[cfg(test)]
