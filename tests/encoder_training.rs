@@ -5,6 +5,7 @@ use wcmi::checkpoint;
 use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::worst_case::AttackGradient;
 use wcmi::mi::Bound;
+use wcmi::nn::critic::CriticKind;
 use wcmi::nn::HeadKind;
 use wcmi::precision::Precision;
 use wcmi::train::classifier::{self, ClassifierConfig, Selection};
@@ -18,11 +19,12 @@ fn tiny() -> Dataset {
     }
 }
 
-fn encoder_config(objective: EncoderObjective) -> EncoderConfig {
+fn encoder_config(objective: EncoderObjective, critic: CriticKind, bound: Bound) -> EncoderConfig {
     EncoderConfig {
         objective,
-        bound: Bound::Jsd,
+        bound,
         critic_width: 16,
+        critic,
         epochs: 4,
         batch_size: 64,
         lr: 1e-3,
@@ -50,14 +52,23 @@ fn both_objectives_raise_the_mi_estimate_and_heads_keep_the_encoder_frozen() {
     tch::set_num_threads(2);
     let data = tiny();
     let dir = tempfile::tempdir().unwrap();
-    for objective in [EncoderObjective::Dim, EncoderObjective::WorstCase] {
-        let out = dir.path().join(format!("{objective:?}"));
-        encoder::train(&data, &encoder_config(objective), &out, false, Device::Cpu).unwrap();
+    for (objective, critic, bound) in [
+        (EncoderObjective::Dim, CriticKind::Local, Bound::Jsd),
+        (EncoderObjective::WorstCase, CriticKind::Local, Bound::Jsd),
+        (
+            EncoderObjective::WorstCase,
+            CriticKind::GlobalCosine,
+            Bound::Infonce,
+        ),
+    ] {
+        let out = dir.path().join(format!("{objective:?}-{critic:?}"));
+        let config = encoder_config(objective, critic, bound);
+        encoder::train(&data, &config, &out, false, Device::Cpu).unwrap();
         let epochs = log(&out);
         assert_eq!(epochs.len(), 4);
         assert!(
             epochs[3].train_mi > epochs[0].train_mi,
-            "{objective:?}: {epochs:?}"
+            "{objective:?}, {critic:?}: {epochs:?}"
         );
         // Worst-case Î never exceeds the normal one on the same validation batches.
         for e in &epochs {
@@ -69,7 +80,7 @@ fn both_objectives_raise_the_mi_estimate_and_heads_keep_the_encoder_frozen() {
         }
     }
 
-    let encoder_path = dir.path().join("WorstCase/model.safetensors");
+    let encoder_path = dir.path().join("WorstCase-GlobalCosine/model.safetensors");
     let head = ClassifierConfig {
         epochs: 2,
         lr: 1e-3,

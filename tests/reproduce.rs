@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use tch::Device;
 use wcmi::data::{synthetic, Dataset, DatasetName};
-use wcmi::mi::worst_case::CriticScope;
 use wcmi::mi::Bound;
-use wcmi::reproduce::{reproduce, ReproduceConfig};
+use wcmi::nn::critic::CriticKind;
+use wcmi::reproduce::{report, reproduce, ReproduceConfig};
 use wcmi::train::preset::{Preset, PresetSettings};
 
 fn tiny() -> Dataset {
@@ -27,6 +27,8 @@ fn config() -> ReproduceConfig {
             head_epochs: 1,
             supervised_epochs: 1,
             critic_width: 16,
+            encoder_bound: Bound::Infonce,
+            encoder_critic: CriticKind::GlobalCosine,
             train_pgd_steps: Some(1),
             train_limit: Some(400),
             lr: 1e-3,
@@ -39,7 +41,8 @@ fn config() -> ReproduceConfig {
         trials: 1,
         seed: 0,
         mi_bound: Bound::Infonce,
-        mi_critic: CriticScope::Global,
+        mi_critic: CriticKind::Global,
+        synthetic_data: false,
     }
 }
 
@@ -84,6 +87,10 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         markdown.contains("[95.05]"),
         "the paper's values sit beside ours"
     );
+    let mut stand_in = first.clone();
+    stand_in.config.synthetic_data = true;
+    let markdown = report::markdown(&stand_in);
+    assert!(markdown.contains("stand in") && !markdown.contains("[95.05]"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 5);
     for plot in ["fig1-vulnerability-gap", "fig2-mi-bound", "curves-encoders"] {

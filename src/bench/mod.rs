@@ -6,6 +6,7 @@ use crate::data::DatasetName;
 use crate::error::Result;
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
+use crate::nn::critic::CriticKind;
 use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::precision::{self, Precision};
 use crate::train::classifier::classifier_step;
@@ -97,6 +98,7 @@ fn step_fn(
                 objective,
                 bound: Bound::Dv,
                 critic_width: width,
+                critic: CriticKind::Local,
                 epochs: 1,
                 batch_size: x.size()[0] as usize,
                 lr: 1e-4,
@@ -109,11 +111,9 @@ fn step_fn(
                 seed: 0,
                 precision,
             };
-            let Network::EncoderCritic { encoder, critic } = (ModelSpec::EncoderCritic {
-                image_shape: shape,
-                critic_width: width,
-            })
-            .build(&vs.root()) else {
+            let Network::EncoderCritic { encoder, critic } =
+                config.model_spec(shape).build(&vs.root())
+            else {
                 unreachable!("an encoder-critic spec builds an encoder and a critic")
             };
             let mut adam = adam_for(vs)?;

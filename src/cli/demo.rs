@@ -3,8 +3,8 @@
 //! the results table and the path of the HTML report.
 use super::common::GlobalArgs;
 use crate::data::{dir, synthetic, Dataset, DatasetName};
-use crate::mi::worst_case::CriticScope;
 use crate::mi::Bound;
+use crate::nn::critic::CriticKind;
 use crate::reproduce::{self, report, ReproduceConfig};
 use crate::train::preset::Preset;
 use std::path::PathBuf;
@@ -29,11 +29,11 @@ fn synthetic_dataset() -> Dataset {
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let started = Instant::now();
-    let data = match dir::resolve(global.data_dir.as_deref()) {
-        Ok(_) => global.load_dataset(DatasetName::Mnist, device)?,
+    let (data, synthetic_data) = match dir::resolve(global.data_dir.as_deref()) {
+        Ok(_) => (global.load_dataset(DatasetName::Mnist, device)?, false),
         Err(_) => {
             eprintln!("no data directory found: using synthetic class-template images");
-            synthetic_dataset().to_device(device)
+            (synthetic_dataset().to_device(device), true)
         }
     };
     let config = ReproduceConfig {
@@ -43,7 +43,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         trials: 1,
         seed: global.seed,
         mi_bound: Bound::Infonce,
-        mi_critic: CriticScope::Global,
+        mi_critic: CriticKind::Global,
+        synthetic_data,
     };
     let results = reproduce::reproduce(&data, &config, &args.out, device)?;
     print!("{}", report::markdown(&results));

@@ -7,10 +7,9 @@ use crate::checkpoint::{self, LoadedModel};
 use crate::data::{split, DatasetName};
 use crate::eval::vulnerability::{self, with_layer_problem};
 use crate::mi::bounds::ensure_negatives;
-use crate::mi::worst_case::{
-    estimate_mi, AttackGradient, CriticScope, CriticSpec, RepresentationMiConfig,
-};
+use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
+use crate::nn::critic::CriticKind;
 use crate::report::table;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -33,7 +32,7 @@ pub struct MiArgs {
     /// `global` (sees the whole image; much tighter for class-like layers) or `local` (the
     /// paper's patch critic).
     #[arg(long, value_enum, default_value = "global")]
-    pub critic: CriticScope,
+    pub critic: CriticKind,
     /// Critic width H (the paper: 2048; smaller is faster).
     #[arg(long, default_value_t = 256, value_parser = positive)]
     pub critic_width: usize,

@@ -2,8 +2,8 @@
 //! HTML report. Running it again on the same `--out` completes what is missing.
 use super::common::{positive, GlobalArgs};
 use crate::data::DatasetName;
-use crate::mi::worst_case::CriticScope;
 use crate::mi::Bound;
+use crate::nn::critic::CriticKind;
 use crate::reproduce::{self, report, ReproduceConfig};
 use crate::train::preset::Preset;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ pub struct Args {
     /// The critic of the vulnerability estimates: `global` sees the whole image, `local` is
     /// the paper's patch critic.
     #[arg(long, value_enum, default_value = "global")]
-    pub mi_critic: CriticScope,
+    pub mi_critic: CriticKind,
     /// Output folder (default: runs/reproduce-<dataset>-<preset>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -53,6 +53,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         seed: global.seed,
         mi_bound: args.mi_bound,
         mi_critic: args.mi_critic,
+        synthetic_data: false,
     };
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(

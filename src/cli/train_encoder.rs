@@ -3,6 +3,7 @@ use super::common::{default_out, positive, GlobalArgs, RunArgs, ThreatArgs};
 use crate::data::DatasetName;
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
+use crate::nn::critic::CriticKind;
 use crate::train::encoder::{self, EncoderConfig, EncoderObjective};
 use tch::Device;
 
@@ -14,12 +15,15 @@ pub struct Args {
     /// `dim` (standard MI maximisation) or `worst-case` (the paper's method).
     #[arg(long, value_enum)]
     pub objective: EncoderObjective,
-    /// The MI bound maximised.
-    #[arg(long, value_enum, default_value = "dv")]
-    pub bound: Bound,
+    /// The MI bound maximised (default: the preset's).
+    #[arg(long, value_enum)]
+    pub bound: Option<Bound>,
     /// Critic width H (default: the preset's).
     #[arg(long, value_parser = positive)]
     pub critic_width: Option<usize>,
+    /// The critic whose Î is maximised: `local` (SPEC §3) or `global` (default: the preset's).
+    #[arg(long, value_enum)]
+    pub critic: Option<CriticKind>,
     /// Where the worst-case attack's gradient flows.
     #[arg(long, value_enum, default_value = "representation")]
     pub attack_gradient: AttackGradient,
@@ -31,24 +35,19 @@ pub struct Args {
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let preset = args.run.preset.settings();
-    let config = EncoderConfig {
-        objective: args.objective,
-        bound: args.bound,
-        critic_width: args.critic_width.map_or(preset.critic_width, |w| w as i64),
-        epochs: args.run.epochs.unwrap_or(preset.encoder_epochs),
-        batch_size: args.run.batch_size,
-        lr: args.run.lr.unwrap_or(preset.lr),
-        attack: args
-            .threat
-            .training_config(args.dataset, false, preset.train_pgd_steps)?,
-        attack_gradient: args.attack_gradient,
-        val_fraction: 0.1,
-        split_seed: 0,
-        train_limit: args.run.train_limit.or(preset.train_limit),
-        val_batches: 5,
-        seed: global.seed,
-        precision: args.run.precision,
-    };
+    let attack = args
+        .threat
+        .training_config(args.dataset, false, preset.train_pgd_steps)?;
+    let mut config = EncoderConfig::from_preset(args.objective, &preset, attack, global.seed);
+    config.bound = args.bound.unwrap_or(config.bound);
+    config.critic = args.critic.unwrap_or(config.critic);
+    config.critic_width = args.critic_width.map_or(config.critic_width, |w| w as i64);
+    config.epochs = args.run.epochs.unwrap_or(config.epochs);
+    config.batch_size = args.run.batch_size;
+    config.lr = args.run.lr.unwrap_or(config.lr);
+    config.attack_gradient = args.attack_gradient;
+    config.train_limit = args.run.train_limit.or(config.train_limit);
+    config.precision = args.run.precision;
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;
     let kind = match args.objective {

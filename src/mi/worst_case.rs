@@ -7,8 +7,7 @@ use super::bounds::{estimate, Bound};
 use super::critic_training::{held_out, train_critic, CriticConfig, MiEstimate};
 use crate::attack::{pgd, AttackConfig};
 use crate::error::Result;
-use crate::nn::critic::{scores_from_features, SeparableCritic};
-use crate::nn::global_critic::GlobalCritic;
+use crate::nn::critic::{image_critic, scores_from_features, CriticKind, SeparableCritic};
 use crate::nn::vector_critic::VectorCritic;
 use crate::nn::Critic;
 use crate::seed::{self, Stream};
@@ -32,8 +31,14 @@ pub enum AttackGradient {
 pub enum CriticSpec {
     /// The paper's local critic (SPEC §3).
     Image { in_channels: i64, width: i64 },
-    /// A critic whose image side sees the whole image ([`crate::nn::global_critic`]).
-    GlobalImage { image_shape: [i64; 3], width: i64 },
+    /// A critic whose image side sees the whole image ([`crate::nn::global_critic`]), scoring
+    /// by dot product or by cosine over [`crate::nn::critic::COSINE_TEMPERATURE`].
+    GlobalImage {
+        image_shape: [i64; 3],
+        width: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cosine: bool,
+    },
     Vector {
         input_dim: i64,
         hidden: i64,
@@ -41,25 +46,19 @@ pub enum CriticSpec {
     },
 }
 
-/// Which image critic estimates the MI of a representation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum CriticScope {
-    /// The paper's local critic: scores per patch, averaged (SPEC §3).
-    Local,
-    /// Scores on the whole image: tighter estimates for class-like representations.
-    Global,
-}
-
 impl CriticSpec {
-    /// An image critic of `scope` and width H for images of `image_shape`.
-    pub fn image(scope: CriticScope, image_shape: [i64; 3], width: i64) -> Self {
-        match scope {
-            CriticScope::Local => CriticSpec::Image {
+    /// An image critic of `kind` and width H for images of `image_shape`.
+    pub fn image(kind: CriticKind, image_shape: [i64; 3], width: i64) -> Self {
+        match kind {
+            CriticKind::Local => CriticSpec::Image {
                 in_channels: image_shape[0],
                 width,
             },
-            CriticScope::Global => CriticSpec::GlobalImage { image_shape, width },
+            CriticKind::Global | CriticKind::GlobalCosine => CriticSpec::GlobalImage {
+                image_shape,
+                width,
+                cosine: kind == CriticKind::GlobalCosine,
+            },
         }
     }
 
@@ -68,12 +67,21 @@ impl CriticSpec {
             CriticSpec::Image { in_channels, width } => {
                 Box::new(Critic::new(vs, in_channels, representation_dim, width))
             }
-            CriticSpec::GlobalImage { image_shape, width } => Box::new(GlobalCritic::new(
+            CriticSpec::GlobalImage {
+                image_shape,
+                width,
+                cosine,
+            } => image_critic(
                 vs,
+                if cosine {
+                    CriticKind::GlobalCosine
+                } else {
+                    CriticKind::Global
+                },
                 image_shape,
                 representation_dim,
                 width,
-            )),
+            ),
             CriticSpec::Vector {
                 input_dim,
                 hidden,

@@ -3,15 +3,35 @@
 //! (7×7 for 28×28 inputs, 8×8 for 32×32), the representation side maps z to one H-vector, and
 //! the score of a pair at a position is their dot product.
 use super::blocks::{locations_as_rows, ConvBlock, ResidualBlock1x1};
+use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
 
 /// The paper's critic width H.
 pub const PAPER_WIDTH: i64 = 2048;
 
+/// The temperature τ of [`CriticKind::GlobalCosine`]: scores lie in [−1/τ, 1/τ] (SimCLR's range
+/// of choices; 0.2 made the attack effective on MNIST where plain dot products saturated).
+pub const COSINE_TEMPERATURE: f64 = 0.2;
+
+/// Which image critic scores (image, representation) pairs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticKind {
+    /// The paper's local critic: scores per patch, averaged (SPEC §3).
+    #[default]
+    Local,
+    /// Scores on the whole image ([`super::global_critic`]): tighter estimates for class-like
+    /// representations.
+    Global,
+    /// The global critic scoring by cosine similarity over a temperature: bounded scores keep
+    /// InfoNCE from saturating, so the worst-case objective's attack keeps a gradient.
+    GlobalCosine,
+}
+
 /// A critic that scores every (input, representation) pair of a batch by a dot product of
 /// features computed separately on each side (SPEC §2's `u[i, j, p]`).
-pub trait SeparableCritic {
+pub trait SeparableCritic: std::fmt::Debug {
     /// Input side: `[N, …]` → `[N, P, width]`.
     fn input_features(&self, x: &Tensor, train: bool) -> Tensor;
     /// Representation side: `[N, d]` → `[N, width]`.
@@ -23,6 +43,29 @@ pub trait SeparableCritic {
             &self.representation_features(z, train),
             &self.input_features(x, train),
         )
+    }
+}
+
+/// A fresh image critic of `kind` and width H, for images of `image_shape` and
+/// `representation_dim`-d representations.
+pub fn image_critic(
+    vs: &nn::Path,
+    kind: CriticKind,
+    image_shape: [i64; 3],
+    representation_dim: i64,
+    width: i64,
+) -> Box<dyn SeparableCritic> {
+    match kind {
+        CriticKind::Local => Box::new(Critic::new(vs, image_shape[0], representation_dim, width)),
+        CriticKind::Global | CriticKind::GlobalCosine => {
+            Box::new(super::global_critic::GlobalCritic::new(
+                vs,
+                image_shape,
+                representation_dim,
+                width,
+                (kind == CriticKind::GlobalCosine).then_some(COSINE_TEMPERATURE),
+            ))
+        }
     }
 }
 

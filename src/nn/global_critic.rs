@@ -12,10 +12,18 @@ use tch::Tensor;
 pub struct GlobalCritic {
     image: Encoder,
     representation_block: ResidualBlock1x1,
+    /// With a temperature τ, both sides are scaled to norm 1/√τ, so scores are cos/τ.
+    temperature: Option<f64>,
 }
 
 impl GlobalCritic {
-    pub fn new(vs: &nn::Path, image_shape: [i64; 3], representation_dim: i64, width: i64) -> Self {
+    pub fn new(
+        vs: &nn::Path,
+        image_shape: [i64; 3],
+        representation_dim: i64,
+        width: i64,
+        temperature: Option<f64>,
+    ) -> Self {
         Self {
             image: Encoder::with_output(&(vs / "image"), image_shape, width),
             representation_block: ResidualBlock1x1::new(
@@ -23,6 +31,17 @@ impl GlobalCritic {
                 representation_dim,
                 width,
             ),
+            temperature,
+        }
+    }
+
+    fn scaled(&self, features: Tensor) -> Tensor {
+        match self.temperature {
+            Some(tau) => {
+                let norm = features.norm_scalaropt_dim(2.0, [-1i64].as_slice(), true);
+                features / (norm.clamp_min(1e-12) * tau.sqrt())
+            }
+            None => features,
         }
     }
 }
@@ -30,11 +49,11 @@ impl GlobalCritic {
 impl SeparableCritic for GlobalCritic {
     /// Image side: `[N, C, H, W]` → `[N, 1, width]` (one position).
     fn input_features(&self, x: &Tensor, train: bool) -> Tensor {
-        self.image.forward_t(x, train).unsqueeze(1)
+        self.scaled(self.image.forward_t(x, train)).unsqueeze(1)
     }
 
     fn representation_features(&self, z: &Tensor, train: bool) -> Tensor {
-        representation_side(&self.representation_block, z, train)
+        self.scaled(representation_side(&self.representation_block, z, train))
     }
 }
 
@@ -46,9 +65,26 @@ mod tests {
     #[test]
     fn scores_every_pair_once() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let critic = GlobalCritic::new(&vs.root(), [1, 28, 28], 10, 32);
+        let critic = GlobalCritic::new(&vs.root(), [1, 28, 28], 10, 32, None);
         let x = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
         let z = Tensor::randn([6, 10], (Kind::Float, Device::Cpu));
         assert_eq!(critic.scores(&x, &z, false).size(), vec![6, 6, 1]);
+    }
+
+    #[test]
+    fn cosine_scores_are_cosines_over_the_temperature() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let critic = GlobalCritic::new(&vs.root(), [1, 28, 28], 10, 32, Some(0.25));
+        let x = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let z = Tensor::randn([6, 10], (Kind::Float, Device::Cpu));
+        let u = critic.scores(&x, &z, false).squeeze_dim(2);
+        let a = critic.representation_features(&z, false);
+        let b = critic.input_features(&x, false).squeeze_dim(1);
+        let cosine = a.matmul(&b.tr())
+            / a.norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
+            / b.norm_scalaropt_dim(2.0, [1i64].as_slice(), true).tr();
+        let error = (&u - cosine / 0.25).abs().max().double_value(&[]);
+        assert!(error < 1e-4, "scores differ from cos/τ by {error}");
+        assert!(u.abs().max().double_value(&[]) <= 4.0 + 1e-4);
     }
 }

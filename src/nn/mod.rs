@@ -40,6 +40,9 @@ pub enum ModelSpec {
     EncoderCritic {
         image_shape: [i64; 3],
         critic_width: i64,
+        /// Absent in checkpoints from before the global critic: the paper's local one.
+        #[serde(default)]
+        critic: critic::CriticKind,
     },
 }
 
@@ -98,14 +101,16 @@ impl ModelSpec {
             ModelSpec::EncoderCritic {
                 image_shape,
                 critic_width,
+                critic,
             } => Network::EncoderCritic {
                 encoder: Encoder::new(&(vs / "encoder"), image_shape),
-                critic: Box::new(Critic::new(
+                critic: critic::image_critic(
                     &(vs / "critic"),
-                    image_shape[0],
+                    critic,
+                    image_shape,
                     encoder::REPRESENTATION_DIM,
                     critic_width,
-                )),
+                ),
             },
         }
     }
@@ -136,7 +141,7 @@ pub enum Network {
     Classifier(EncoderClassifier),
     EncoderCritic {
         encoder: Encoder,
-        critic: Box<Critic>,
+        critic: Box<dyn critic::SeparableCritic>,
     },
 }
 
@@ -240,6 +245,18 @@ mod tests {
             + linear(flat, 1024)
             + 2 * 1024
             + linear(1024, 64)
+    }
+
+    #[test]
+    fn encoder_critic_specs_without_a_critic_kind_hold_the_papers_local_critic() {
+        let old: ModelSpec = serde_json::from_str(
+            r#"{"kind":"encoder-critic","image_shape":[1,28,28],"critic_width":256}"#,
+        )
+        .unwrap();
+        let ModelSpec::EncoderCritic { critic, .. } = old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(critic, critic::CriticKind::Local);
     }
 
     #[test]

@@ -2,10 +2,7 @@
 //! training settings a preset gives it.
 use crate::attack::AttackConfig;
 use crate::data::DatasetName;
-use crate::mi::worst_case::AttackGradient;
-use crate::mi::Bound;
 use crate::nn::HeadKind;
-use crate::precision::Precision;
 use crate::train::classifier::{ClassifierConfig, Selection};
 use crate::train::encoder::{EncoderConfig, EncoderObjective};
 use crate::train::preset::{training_attack, PresetSettings};
@@ -191,23 +188,8 @@ impl GridSettings {
 
     /// The settings of a label-free encoder.
     pub fn encoder_config(&self, objective: EncoderObjective) -> EncoderConfig {
-        let s = &self.preset;
-        EncoderConfig {
-            objective,
-            bound: Bound::Dv,
-            critic_width: s.critic_width,
-            epochs: s.encoder_epochs,
-            batch_size: 128,
-            lr: s.lr,
-            attack: training_attack(self.attack, s.train_pgd_steps),
-            attack_gradient: AttackGradient::Representation,
-            val_fraction: 0.1,
-            split_seed: 0,
-            train_limit: s.train_limit,
-            val_batches: 5,
-            seed: self.seed,
-            precision: Precision::F32,
-        }
+        let attack = training_attack(self.attack, self.preset.train_pgd_steps);
+        EncoderConfig::from_preset(objective, &self.preset, attack, self.seed)
     }
 }
 

@@ -15,8 +15,9 @@ use crate::data::{split, Dataset, DatasetName};
 use crate::error::{Error, Result};
 use crate::eval::robustness::{cascade_accuracy, evaluate};
 use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
-use crate::mi::worst_case::{AttackGradient, CriticScope, CriticSpec, RepresentationMiConfig};
+use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
+use crate::nn::critic::CriticKind;
 use crate::nn::HeadKind;
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
@@ -39,7 +40,11 @@ pub struct ReproduceConfig {
     /// The bound of the MI estimates behind the vulnerability and Theorem 3.4.
     pub mi_bound: Bound,
     /// The critic of those estimates.
-    pub mi_critic: CriticScope,
+    pub mi_critic: CriticKind,
+    /// Synthetic class templates stand in for the dataset (the demo without data): the
+    /// tables then show no paper values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synthetic_data: bool,
 }
 
 impl ReproduceConfig {

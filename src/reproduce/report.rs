@@ -71,7 +71,9 @@ pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>)
                     head,
                 };
                 let measured = cells_of(results, &cell);
-                let paper = paper_cell(dataset, representation, training, head);
+                let paper = (!results.config.synthetic_data)
+                    .then(|| paper_cell(dataset, representation, training, head))
+                    .flatten();
                 let with_paper = |values: Vec<f64>, paper: Option<f64>| {
                     let paper = paper.map_or(String::new(), |p| format!(" [{p:.2}]"));
                     format!("{}{paper}", percent(&values))
@@ -313,8 +315,13 @@ pub fn markdown(results: &Results) -> String {
     let c = &results.config;
     let (header, rows) = results_table(results);
     let (vheader, vrows) = vulnerability_table(results);
+    let stand_in = if c.synthetic_data {
+        "Synthetic class-template images stand in for the dataset: no paper values.\n\n"
+    } else {
+        ""
+    };
     format!(
-        "# {} ({:?} preset, {} trial(s), seeds from {})\n\n\
+        "# {} ({:?} preset, {} trial(s), seeds from {})\n\n{stand_in}\
          Accuracy in % on the test set: natural, under the paper's PGD ({}), and under the strong \
          suite (PGD, PGD with 5 random restarts, APGD-CE, APGD-DLR; first {} test images). \
          Measured mean ± std over trials; the paper's value in brackets.\n\n{}\n\

@@ -3,6 +3,7 @@
 //! maximisation (β = 1, the paper's method) first moves each batch by PGD against the current
 //! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
 use super::adam::{Adam, AdamConfig};
+use super::preset::PresetSettings;
 use super::run::{self, Epoch, Run};
 use crate::attack::AttackConfig;
 use crate::checkpoint::CheckpointInfo;
@@ -12,7 +13,7 @@ use crate::mi::bounds::{ensure_negatives, estimate};
 use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
-use crate::nn::critic::SeparableCritic;
+use crate::nn::critic::{CriticKind, SeparableCritic};
 use crate::nn::{Encoder, ModelSpec, Network};
 use crate::precision::{self, Precision};
 use crate::seed::{self, Stream};
@@ -38,6 +39,9 @@ pub struct EncoderConfig {
     pub bound: Bound,
     /// Critic width H (the paper: 2048).
     pub critic_width: i64,
+    /// The critic whose Î is maximised (the paper: local; absent in older configs).
+    #[serde(default)]
+    pub critic: CriticKind,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -62,6 +66,42 @@ impl EncoderConfig {
         ensure_negatives(self.batch_size as i64)?;
         ensure_positive_number("--lr", self.lr)?;
         self.attack.validate()
+    }
+
+    /// A run of `objective` with a preset's settings, the training threat `attack` and `seed`;
+    /// the rest as SPEC §5 (batch 128) with the paper code's attack gradient.
+    pub fn from_preset(
+        objective: EncoderObjective,
+        preset: &PresetSettings,
+        attack: AttackConfig,
+        seed: u64,
+    ) -> Self {
+        EncoderConfig {
+            objective,
+            bound: preset.encoder_bound,
+            critic_width: preset.critic_width,
+            critic: preset.encoder_critic,
+            epochs: preset.encoder_epochs,
+            batch_size: 128,
+            lr: preset.lr,
+            attack,
+            attack_gradient: AttackGradient::Representation,
+            val_fraction: 0.1,
+            split_seed: 0,
+            train_limit: preset.train_limit,
+            val_batches: 5,
+            seed,
+            precision: Precision::F32,
+        }
+    }
+
+    /// The encoder and critic this run trains, for images of `image_shape`.
+    pub fn model_spec(&self, image_shape: [i64; 3]) -> ModelSpec {
+        ModelSpec::EncoderCritic {
+            image_shape,
+            critic_width: self.critic_width,
+            critic: self.critic,
+        }
     }
 }
 
@@ -174,10 +214,7 @@ pub fn train(
         .train_limit
         .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
     let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
-    let spec = ModelSpec::EncoderCritic {
-        image_shape: data.train.image_shape(),
-        critic_width: config.critic_width,
-    };
+    let spec = config.model_spec(data.train.image_shape());
     seed::seed_torch(config.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
     let Network::EncoderCritic { encoder, critic } = spec.build(&vs.root()) else {

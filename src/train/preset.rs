@@ -1,5 +1,7 @@
 //! Presets: coherent sets of epochs, critic width, training PGD steps and data size.
 //! Explicit flags override them; evaluation always uses the dataset's PGD of SPEC §5.
+use crate::mi::Bound;
+use crate::nn::critic::CriticKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -19,6 +21,12 @@ pub struct PresetSettings {
     pub head_epochs: usize,
     pub supervised_epochs: usize,
     pub critic_width: i64,
+    /// The MI bound the encoders maximise (the paper: DV; absent in older configs).
+    #[serde(default = "paper_bound")]
+    pub encoder_bound: Bound,
+    /// The critic of the encoder objective (the paper: local; absent in older configs).
+    #[serde(default)]
+    pub encoder_critic: CriticKind,
     /// PGD steps of training attacks (worst-case objective, adversarial heads and baselines);
     /// `None` keeps the dataset's. The step size is raised to 2.5·ε/steps when fewer steps are
     /// used, so that PGD can still cross the ball.
@@ -39,6 +47,10 @@ pub struct PresetSettings {
     pub mi_test_batches: usize,
 }
 
+fn paper_bound() -> Bound {
+    Bound::Dv
+}
+
 impl Preset {
     pub fn settings(self) -> PresetSettings {
         match self {
@@ -47,6 +59,8 @@ impl Preset {
                 head_epochs: 1,
                 supervised_epochs: 1,
                 critic_width: 64,
+                encoder_bound: Bound::Infonce,
+                encoder_critic: CriticKind::GlobalCosine,
                 train_pgd_steps: Some(2),
                 train_limit: Some(2_000),
                 lr: 1e-3,
@@ -61,6 +75,8 @@ impl Preset {
                 head_epochs: 10,
                 supervised_epochs: 10,
                 critic_width: 256,
+                encoder_bound: Bound::Infonce,
+                encoder_critic: CriticKind::GlobalCosine,
                 train_pgd_steps: Some(5),
                 train_limit: Some(20_000),
                 lr: 1e-3,
@@ -75,6 +91,8 @@ impl Preset {
                 head_epochs: 300,
                 supervised_epochs: 300,
                 critic_width: 2048,
+                encoder_bound: Bound::Dv,
+                encoder_critic: CriticKind::Local,
                 train_pgd_steps: None,
                 train_limit: None,
                 lr: 1e-4,
