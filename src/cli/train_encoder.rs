@@ -21,7 +21,8 @@ pub struct Args {
     /// Critic width H (default: the preset's).
     #[arg(long, value_parser = positive)]
     pub critic_width: Option<usize>,
-    /// The critic whose Î is maximised: `local` (SPEC §3) or `global` (default: the preset's).
+    /// The critic whose Î is maximised: `local` (SPEC §3), `global` or `global-cosine`
+    /// (default: the preset's).
     #[arg(long, value_enum)]
     pub critic: Option<CriticKind>,
     /// Where the worst-case attack's gradient flows.
