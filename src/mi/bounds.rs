@@ -15,6 +15,17 @@ pub enum Bound {
     Infonce,
 }
 
+impl Bound {
+    /// How reports name an estimate from this bound, with its unit (for axis labels).
+    pub fn estimate_label(self) -> &'static str {
+        match self {
+            Bound::Dv => "DV estimate of MI (nats)",
+            Bound::Jsd => "Jensen–Shannon MI estimate (not in nats)",
+            Bound::Infonce => "InfoNCE estimate of MI (nats)",
+        }
+    }
+}
+
 /// MI bounds contrast each positive pair with the batch's other pairs: a batch needs two.
 pub fn ensure_negatives(batch_size: i64) -> crate::error::Result<()> {
     if batch_size >= 2 {

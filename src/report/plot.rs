@@ -4,6 +4,7 @@ use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -31,7 +32,12 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-const SIZE: (u32, u32) = (720, 480);
+/// The plotting part of every chart; the legend panel widens the canvas to its right.
+const PLOT_SIZE: (u32, u32) = (720, 480);
+
+fn size(chart: &Chart) -> (u32, u32) {
+    (PLOT_SIZE.0 + legend_width(chart), PLOT_SIZE.1)
+}
 
 fn register_font() {
     static FONT: Once = Once::new();
@@ -45,7 +51,7 @@ fn register_font() {
     });
 }
 
-fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+fn padded_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -77,21 +83,56 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The legend panel's width: room for the swatch and the longest label (13 px text).
+fn legend_width(chart: &Chart) -> u32 {
+    let longest = chart.series.iter().map(|s| s.label.chars().count()).max();
+    40 + 7 * longest.unwrap_or(0) as u32
+}
+
+/// The legend, in its own panel right of the plot so that it never hides data: a swatch drawn
+/// like the series (line, dashes or dot) and its label, one row each.
+fn draw_legend<B: DrawingBackend>(
+    panel: &DrawingArea<B, Shift>,
+    chart: &Chart,
+) -> std::result::Result<(), DrawingAreaErrorKind<B::ErrorType>> {
+    let font = ("sans-serif", 13).into_font().color(&BLACK);
+    for (i, series) in chart.series.iter().enumerate() {
+        let style = color(i);
+        let y = 60 + 22 * i as i32;
+        match series.mark {
+            Mark::Line => {
+                panel.draw(&PathElement::new([(4, y), (24, y)], style.stroke_width(2)))?
+            }
+            Mark::Dashed => {
+                for x in [4, 17] {
+                    panel.draw(&PathElement::new(
+                        [(x, y), (x + 7, y)],
+                        style.stroke_width(2),
+                    ))?;
+                }
+            }
+            Mark::Points => panel.draw(&Circle::new((14, y), 5, style.filled()))?,
+        }
+        panel.draw(&Text::new(series.label.as_str(), (32, y - 7), font.clone()))?;
+    }
+    Ok(())
+}
+
 fn draw<B: DrawingBackend>(
     root: DrawingArea<B, Shift>,
     chart: &Chart,
 ) -> std::result::Result<(), DrawingAreaErrorKind<B::ErrorType>> {
     root.fill(&WHITE)?;
+    let (area, panel) = root.split_horizontally(PLOT_SIZE.0);
     let all = || chart.series.iter().flat_map(|s| s.points.iter());
-    let mut plot = ChartBuilder::on(&root)
+    let x = padded_range(all().map(|p| p.0));
+    let y = padded_range(all().map(|p| p.1));
+    let mut plot = ChartBuilder::on(&area)
         .caption(&chart.title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(56)
-        .build_cartesian_2d(
-            padded_range(all().map(|p| p.0)),
-            padded_range(all().map(|p| p.1)),
-        )?;
+        .build_cartesian_2d(x, y)?;
     plot.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
@@ -100,25 +141,19 @@ fn draw<B: DrawingBackend>(
     for (i, series) in chart.series.iter().enumerate() {
         let style = color(i);
         let points = series.points.iter().copied();
-        let drawn = match series.mark {
+        match series.mark {
             Mark::Line => {
-                plot.draw_series(LineSeries::new(points, style.stroke_width(2)).point_size(3))?
+                plot.draw_series(LineSeries::new(points, style.stroke_width(2)).point_size(3))?;
             }
             Mark::Dashed => {
-                plot.draw_series(DashedLineSeries::new(points, 6, 4, style.stroke_width(2)))?
+                plot.draw_series(DashedLineSeries::new(points, 6, 4, style.stroke_width(2)))?;
             }
-            Mark::Points => plot.draw_series(points.map(|p| Circle::new(p, 5, style.filled())))?,
-        };
-        drawn
-            .label(&series.label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], style.filled()));
+            Mark::Points => {
+                plot.draw_series(points.map(|p| Circle::new(p, 5, style.filled())))?;
+            }
+        }
     }
-    plot.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()?;
+    draw_legend(&panel, chart)?;
     root.present()
 }
 
@@ -130,7 +165,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 pub fn svg(chart: &Chart) -> Result<String> {
     let mut text = String::new();
     draw(
-        SVGBackend::with_string(&mut text, SIZE).into_drawing_area(),
+        SVGBackend::with_string(&mut text, size(chart)).into_drawing_area(),
         chart,
     )
     .map_err(|e| plot_error(Path::new("<svg>"), e))?;
@@ -144,8 +179,11 @@ pub fn write(chart: &Chart, stem: &Path) -> Result<[PathBuf; 2]> {
     let svg_path = stem.with_extension("svg");
     write_atomic(&svg_path, svg(chart)?.as_bytes())?;
     let tmp = stem.with_extension("png.tmp.png");
-    draw(BitMapBackend::new(&tmp, SIZE).into_drawing_area(), chart)
-        .map_err(|e| plot_error(&png, e))?;
+    draw(
+        BitMapBackend::new(&tmp, size(chart)).into_drawing_area(),
+        chart,
+    )
+    .map_err(|e| plot_error(&png, e))?;
     std::fs::rename(&tmp, &png)
         .map_err(|e| Error::io(format!("cannot write {}", png.display()), e))?;
     Ok([png, svg_path])

@@ -236,14 +236,13 @@ fn bound_chart(results: &Results) -> Chart {
             (mi, 100.0 * robust_accuracy_bound(mi, classes))
         })
         .collect();
-    let mut series = vec![Series {
+    // The bound comes last so that each representation keeps its colour from Fig. 1.
+    let mut series = points_by_representation(results, |worst, _, _, adv| (worst, 100.0 * adv));
+    series.push(Series {
         label: "Theorem 3.4 bound".into(),
         points: curve,
         mark: Mark::Dashed,
-    }];
-    series.extend(points_by_representation(results, |worst, _, _, adv| {
-        (worst, 100.0 * adv)
-    }));
+    });
     Chart {
         title: format!(
             "{}: worst-case MI and robust accuracy",
@@ -252,6 +251,13 @@ fn bound_chart(results: &Results) -> Chart {
         x_label: "worst-case MI I_wc of the representation (nats)".into(),
         y_label: "PGD accuracy (%)".into(),
         series,
+    }
+}
+
+fn head_title(head: HeadKind) -> &'static str {
+    match head {
+        HeadKind::Linear => "linear",
+        HeadKind::Mlp => "MLP",
     }
 }
 
@@ -283,7 +289,12 @@ fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
         Chart {
             title: format!("{}: encoder training", results.config.dataset),
             x_label: "epoch".into(),
-            y_label: "DV estimate of MI (nats)".into(),
+            y_label: results
+                .config
+                .settings
+                .encoder_bound
+                .estimate_label()
+                .into(),
             series: encoder_series,
         },
     )];
@@ -300,7 +311,7 @@ fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
         charts.push((
             format!("curves-heads-{}", head_name(head)),
             Chart {
-                title: format!("{}: {} heads", results.config.dataset, head_name(head)),
+                title: format!("{}: {} heads", results.config.dataset, head_title(head)),
                 x_label: "epoch".into(),
                 y_label: "validation PGD accuracy (%)".into(),
                 series,
