@@ -43,7 +43,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         trials: 1,
         seed: global.seed,
         mi_bound: Bound::Infonce,
-        mi_critic: CriticKind::Global,
+        mi_critic: CriticKind::GlobalCosine,
         synthetic_data,
     };
     let results = reproduce::reproduce(&data, &config, &args.out, device)?;

@@ -27,9 +27,11 @@ pub struct Args {
     /// The MI bound of the vulnerability estimates.
     #[arg(long, value_enum, default_value = "infonce")]
     pub mi_bound: Bound,
-    /// The critic of the vulnerability estimates: `global` sees the whole image, `local` is
-    /// the paper's patch critic.
-    #[arg(long, value_enum, default_value = "global")]
+    /// The critic of the vulnerability estimates: `global-cosine` (the default) and `global`
+    /// see the whole image, `local` is the paper's patch critic. The dot-product `global` critic
+    /// saturates InfoNCE on the encoders' representations, where PGD on Î loses its gradient
+    /// and I_wc comes out near the cap (README, "Reproducing the paper").
+    #[arg(long, value_enum, default_value = "global-cosine")]
     pub mi_critic: CriticKind,
     /// Output folder (default: runs/reproduce-<dataset>-<preset>).
     #[arg(long)]

@@ -321,6 +321,13 @@ fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
     charts
 }
 
+/// A setting as its command-line value (`cpu`, `infonce`, `global-cosine`).
+fn flag_value(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
 /// The Markdown report: both tables with their captions.
 pub fn markdown(results: &Results) -> String {
     let c = &results.config;
@@ -332,15 +339,15 @@ pub fn markdown(results: &Results) -> String {
         ""
     };
     format!(
-        "# {} ({:?} preset, {} trial(s), seeds from {})\n\n{stand_in}\
+        "# {} ({} preset, {} trial(s), seeds from {})\n\n{stand_in}\
          Accuracy in % on the test set: natural, under the paper's PGD ({}), and under the strong \
          suite (PGD, PGD with 5 random restarts, APGD-CE, APGD-DLR; first {} test images). \
          Measured mean ± std over trials; the paper's value in brackets.\n\n{}\n\
          Representation vulnerability of each representation (the encoder's 64-d output), \
-         {:?} bound, {:?} critic, {} test batches; Theorem 3.4 bounds the robust accuracy of any classifier \
+         {} bound, {} critic, {} test batches; Theorem 3.4 bounds the robust accuracy of any classifier \
          on it.\n\n{}",
         c.dataset,
-        c.preset,
+        flag_value(&c.preset),
         c.trials,
         c.seed,
         crate::attack::classifier::ClassifierAttack {
@@ -350,8 +357,8 @@ pub fn markdown(results: &Results) -> String {
         .label(),
         c.settings.strong_limit,
         table::markdown(&header, &rows),
-        c.mi_bound,
-        c.mi_critic,
+        flag_value(&c.mi_bound),
+        flag_value(&c.mi_critic),
         c.settings.mi_test_batches,
         table::markdown(&vheader, &vrows)
     )
