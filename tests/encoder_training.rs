@@ -7,9 +7,9 @@ use wcmi::mi::worst_case::AttackGradient;
 use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
 use wcmi::nn::HeadKind;
-use wcmi::precision::Precision;
 use wcmi::train::classifier::{self, ClassifierConfig, Selection};
 use wcmi::train::encoder::{self, EncoderConfig, EncoderEpoch, EncoderObjective};
+use wcmi::train::RunSettings;
 
 fn tiny() -> Dataset {
     Dataset {
@@ -25,17 +25,17 @@ fn encoder_config(objective: EncoderObjective, critic: CriticKind, bound: Bound)
         bound,
         critic_width: 16,
         critic,
-        epochs: 4,
-        batch_size: 64,
-        lr: 1e-3,
+        run: RunSettings {
+            epochs: 4,
+            batch_size: 64,
+            lr: 1e-3,
+            val_fraction: 0.25,
+            seed: 2,
+            ..Default::default()
+        },
         attack: AttackConfig::linf(0.1, 2, 0.05),
         attack_gradient: AttackGradient::Representation,
-        val_fraction: 0.25,
-        split_seed: 0,
-        train_limit: None,
         val_batches: 2,
-        seed: 2,
-        precision: Precision::F32,
     }
 }
 
@@ -82,14 +82,16 @@ fn both_objectives_raise_the_mi_estimate_and_heads_keep_the_encoder_frozen() {
 
     let encoder_path = dir.path().join("WorstCase-GlobalCosine/model.safetensors");
     let head = ClassifierConfig {
-        epochs: 2,
-        lr: 1e-3,
+        run: RunSettings {
+            epochs: 2,
+            lr: 1e-3,
+            ..Default::default()
+        },
         head: HeadKind::Linear,
         encoder: Some(encoder_path.clone()),
         adversarial: Some(AttackConfig::linf(0.1, 2, 0.05)),
         validation_attack: Some(AttackConfig::linf(0.1, 2, 0.05)),
         selection: Selection::Last,
-        ..Default::default()
     };
     let outcome =
         classifier::train(&data, &head, &dir.path().join("head"), false, Device::Cpu).unwrap();

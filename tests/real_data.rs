@@ -3,6 +3,7 @@
 use std::path::Path;
 use wcmi::data::{Dataset, DatasetName};
 use wcmi::train::classifier::{self, ClassifierConfig};
+use wcmi::train::RunSettings;
 
 fn load(name: DatasetName) -> Dataset {
     Dataset::load(name, Path::new("../shared/data")).expect("shared/data holds the datasets")
@@ -42,9 +43,12 @@ fn supervised_training_learns_an_mnist_subset() {
     let data = load(DatasetName::Mnist);
     let dir = tempfile::tempdir().unwrap();
     let config = ClassifierConfig {
-        epochs: 1,
-        train_limit: Some(4000),
-        lr: 1e-3,
+        run: RunSettings {
+            epochs: 1,
+            train_limit: Some(4000),
+            lr: 1e-3,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let outcome = classifier::train(&data, &config, dir.path(), false, tch::Device::Cpu).unwrap();

@@ -3,6 +3,7 @@
 use wcmi::checkpoint;
 use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::train::classifier::{self, ClassifierConfig};
+use wcmi::train::RunSettings;
 
 fn tiny_dataset() -> Dataset {
     Dataset {
@@ -18,10 +19,13 @@ fn resumed_training_matches_uninterrupted_training() {
     let data = tiny_dataset();
     let dir = tempfile::tempdir().unwrap();
     let config = ClassifierConfig {
-        epochs: 3,
-        batch_size: 64,
-        lr: 1e-3,
-        seed: 11,
+        run: RunSettings {
+            epochs: 3,
+            batch_size: 64,
+            lr: 1e-3,
+            seed: 11,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let device = tch::Device::Cpu;
@@ -31,7 +35,10 @@ fn resumed_training_matches_uninterrupted_training() {
 
     let interrupted = dir.path().join("interrupted");
     let first = ClassifierConfig {
-        epochs: 1,
+        run: RunSettings {
+            epochs: 1,
+            ..config.run
+        },
         ..config.clone()
     };
     classifier::train(&data, &first, &interrupted, false, device).unwrap();
@@ -50,8 +57,11 @@ fn resumed_training_matches_uninterrupted_training() {
 
     // A different experiment in the same folder is refused.
     let other = ClassifierConfig {
-        lr: 1e-2,
-        epochs: 4,
+        run: RunSettings {
+            lr: 1e-2,
+            epochs: 4,
+            ..config.run
+        },
         ..config
     };
     let e = classifier::train(&data, &other, &interrupted, true, device)

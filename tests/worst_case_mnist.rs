@@ -10,15 +10,19 @@ use wcmi::mi::worst_case::{
 };
 use wcmi::mi::Bound;
 use wcmi::train::classifier::{self, ClassifierConfig};
+use wcmi::train::RunSettings;
 
 #[test]
 fn vulnerability_is_zero_at_eps_zero_and_grows_with_eps() {
     let data = Dataset::load(DatasetName::Mnist, Path::new("../shared/data")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let trained = ClassifierConfig {
-        epochs: 1,
-        train_limit: Some(3000),
-        lr: 1e-3,
+        run: RunSettings {
+            epochs: 1,
+            train_limit: Some(3000),
+            lr: 1e-3,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let outcome = classifier::train(&data, &trained, dir.path(), false, Device::Cpu).unwrap();

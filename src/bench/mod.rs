@@ -11,7 +11,7 @@ use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::precision::{self, Precision};
 use crate::train::classifier::classifier_step;
 use crate::train::encoder::{encoder_step, EncoderConfig, EncoderObjective};
-use crate::train::{Adam, AdamConfig};
+use crate::train::{Adam, AdamConfig, RunSettings};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -99,17 +99,15 @@ fn step_fn(
                 bound: Bound::Dv,
                 critic_width: width,
                 critic: CriticKind::Local,
-                epochs: 1,
-                batch_size: x.size()[0] as usize,
-                lr: 1e-4,
+                run: RunSettings {
+                    epochs: 1,
+                    batch_size: x.size()[0] as usize,
+                    precision,
+                    ..RunSettings::default()
+                },
                 attack: mnist_attack(),
                 attack_gradient: AttackGradient::Representation,
-                val_fraction: 0.1,
-                split_seed: 0,
-                train_limit: None,
                 val_batches: 0,
-                seed: 0,
-                precision,
             };
             let Network::EncoderCritic { encoder, critic } =
                 config.model_spec(shape).build(&vs.root())

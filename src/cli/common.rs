@@ -161,3 +161,20 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: crate::precision::Precision,
 }
+
+impl RunArgs {
+    /// The run's settings: these flags where given, else the preset's (`preset_epochs` for
+    /// this kind of run), SPEC §5 for the rest.
+    pub fn settings(&self, preset_epochs: usize, seed: u64) -> crate::train::RunSettings {
+        let preset = self.preset.settings();
+        crate::train::RunSettings {
+            epochs: self.epochs.unwrap_or(preset_epochs),
+            batch_size: self.batch_size,
+            lr: self.lr.unwrap_or(preset.lr),
+            train_limit: self.train_limit.or(preset.train_limit),
+            seed,
+            precision: self.precision,
+            ..Default::default()
+        }
+    }
+}

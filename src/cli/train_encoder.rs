@@ -43,12 +43,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     config.bound = args.bound.unwrap_or(config.bound);
     config.critic = args.critic.unwrap_or(config.critic);
     config.critic_width = args.critic_width.map_or(config.critic_width, |w| w as i64);
-    config.epochs = args.run.epochs.unwrap_or(config.epochs);
-    config.batch_size = args.run.batch_size;
-    config.lr = args.run.lr.unwrap_or(config.lr);
+    config.run = args.run.settings(preset.encoder_epochs, global.seed);
     config.attack_gradient = args.attack_gradient;
-    config.train_limit = args.run.train_limit.or(config.train_limit);
-    config.precision = args.run.precision;
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;
     let kind = match args.objective {

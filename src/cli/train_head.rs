@@ -56,12 +56,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         .threat
         .training_config(dataset, true, preset.train_pgd_steps)?;
     let config = ClassifierConfig {
-        epochs: args.run.epochs.unwrap_or(preset.head_epochs),
-        batch_size: args.run.batch_size,
-        lr: args.run.lr.unwrap_or(preset.lr),
-        train_limit: args.run.train_limit.or(preset.train_limit),
-        seed: global.seed,
-        precision: args.run.precision,
+        run: args.run.settings(preset.head_epochs, global.seed),
         head: args.head,
         encoder: Some(args.encoder.clone()),
         adversarial: (args.training == Training::Adversarial).then_some(training),
@@ -71,7 +66,6 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         } else {
             Selection::Last
         },
-        ..Default::default()
     };
     config.validate()?;
     let data = global.load_dataset(dataset, device)?;

@@ -4,6 +4,7 @@ use crate::checkpoint;
 use crate::data::DatasetName;
 use crate::eval::accuracy::accuracy;
 use crate::train::classifier::{self, ClassifierConfig, Selection};
+use crate::train::RunSettings;
 use tch::Device;
 
 #[derive(clap::Args, Debug)]
@@ -30,13 +31,10 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let preset = args.run.preset.settings();
     let config = ClassifierConfig {
-        epochs: args.run.epochs.unwrap_or(preset.supervised_epochs),
-        batch_size: args.run.batch_size,
-        lr: args.run.lr.unwrap_or(preset.lr),
-        val_fraction: args.val_fraction,
-        train_limit: args.run.train_limit.or(preset.train_limit),
-        seed: global.seed,
-        precision: args.run.precision,
+        run: RunSettings {
+            val_fraction: args.val_fraction,
+            ..args.run.settings(preset.supervised_epochs, global.seed)
+        },
         ..Default::default()
     };
     let config = match args.adversarial {

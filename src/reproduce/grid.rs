@@ -6,6 +6,7 @@ use crate::nn::HeadKind;
 use crate::train::classifier::{ClassifierConfig, Selection};
 use crate::train::encoder::{EncoderConfig, EncoderObjective};
 use crate::train::preset::{training_attack, PresetSettings};
+use crate::train::RunSettings;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -141,14 +142,17 @@ impl Cell {
         let s = &grid.preset;
         let supervised = self.representation == Representation::Supervised;
         ClassifierConfig {
-            epochs: if supervised {
-                s.supervised_epochs
-            } else {
-                s.head_epochs
+            run: RunSettings {
+                epochs: if supervised {
+                    s.supervised_epochs
+                } else {
+                    s.head_epochs
+                },
+                lr: s.lr,
+                train_limit: s.train_limit,
+                seed: grid.seed,
+                ..RunSettings::default()
             },
-            lr: s.lr,
-            train_limit: s.train_limit,
-            seed: grid.seed,
             head: self.head,
             encoder,
             adversarial: (self.training == Training::Adversarial).then(|| grid.training_attack()),
@@ -159,7 +163,6 @@ impl Cell {
                 (Training::Standard, false) => Selection::Last,
                 _ => Selection::BestAdversarial,
             },
-            ..ClassifierConfig::default()
         }
     }
 }

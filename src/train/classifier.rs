@@ -3,16 +3,16 @@
 //! with validation accuracy (and, with a validation attack, accuracy under it); the kept
 //! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
 use super::adam::{Adam, AdamConfig};
-use super::run::{self, Epoch, Run};
+use super::run::{self, Epoch, Run, RunSettings};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
-use crate::data::{split, Dataset};
-use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
 use crate::nn::{HeadKind, ModelSpec};
-use crate::precision::{self, Precision};
+use crate::precision;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -35,21 +35,8 @@ pub enum Selection {
 /// Settings of a classifier run; defaults are the paper's supervised Baseline-H (SPEC §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
-    /// Epochs to train (the paper: 300).
-    pub epochs: usize,
-    /// Mini-batch size (128).
-    pub batch_size: usize,
-    /// Adam learning rate (1e-4).
-    pub lr: f64,
-    /// Fraction of the training set held out for model selection (0.1).
-    pub val_fraction: f64,
-    /// Seed of the validation split, shared by every run on a dataset so that their
-    /// validation numbers compare (0).
-    pub split_seed: u64,
-    /// Train on the first N training examples only (all when `None`).
-    pub train_limit: Option<usize>,
-    /// Seed of initialisation, shuffling, augmentation, dropout and random starts.
-    pub seed: u64,
+    #[serde(flatten)]
+    pub run: RunSettings,
     /// The head: MLP for Baseline-H.
     pub head: HeadKind,
     /// A frozen encoder checkpoint to train the head on; `None` trains end to end (Baseline-H).
@@ -59,39 +46,24 @@ pub struct ClassifierConfig {
     /// PGD under which validation accuracy is also measured each epoch.
     pub validation_attack: Option<AttackConfig>,
     pub selection: Selection,
-    /// Arithmetic of the training steps (evaluation stays f32).
-    #[serde(default, skip_serializing_if = "Precision::is_f32")]
-    pub precision: Precision,
 }
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
         Self {
-            epochs: 300,
-            batch_size: 128,
-            lr: 1e-4,
-            val_fraction: 0.1,
-            split_seed: 0,
-            train_limit: None,
-            seed: 0,
+            run: RunSettings::default(),
             head: HeadKind::Mlp,
             encoder: None,
             adversarial: None,
             validation_attack: None,
             selection: Selection::BestNatural,
-            precision: Precision::F32,
         }
     }
 }
 
 impl ClassifierConfig {
     pub fn validate(&self) -> Result<()> {
-        ensure_positive("--epochs", self.epochs as i64)?;
-        ensure_positive("--batch-size", self.batch_size as i64)?;
-        ensure_positive_number("--lr", self.lr)?;
-        if let Some(limit) = self.train_limit {
-            ensure_positive("--train-limit", limit as i64)?;
-        }
+        self.run.validate()?;
         if self.selection == Selection::BestAdversarial && self.validation_attack.is_none() {
             return Err(Error::invalid(
                 "--early-stop",
@@ -208,35 +180,32 @@ pub fn train(
     device: Device,
 ) -> Result<Outcome> {
     config.validate()?;
-    let n_train = config
-        .train_limit
-        .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
-    let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
+    let parts = config.run.split(data)?;
 
-    seed::seed_torch(config.seed, Stream::Init, 0);
+    seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
     let (spec, network) = build(data, config, &vs)?;
     let model = network.classifier()?;
-    let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
-    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.seed, config)?;
+    let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
+    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
     let start = run.progress.epochs_done;
 
     let attack = config.adversarial.map(pgd);
     let validation_attacks: Vec<_> = config.validation_attack.map(pgd).into_iter().collect();
-    for epoch in start..config.epochs {
+    for epoch in start..config.run.epochs {
         let (mut this, batches) = Epoch::begin(
-            config.seed,
+            config.run.seed,
             epoch,
-            config.epochs,
+            config.run.epochs,
             &parts.train,
-            config.batch_size,
+            config.run.batch_size,
             false,
         );
         let (mut loss_sum, mut hits, mut seen) = (0.0, 0i64, 0i64);
         for (step, index) in batches.iter().enumerate() {
             let (x, y) = this.batch(data, index);
-            let (loss, logits) = precision::run(config.precision, device, || {
+            let (loss, logits) = precision::run(config.run.precision, device, || {
                 classifier_step(model, &mut adam, &x, &y, attack.as_ref())
             })
             .map_err(|e| run::at_step(e, epoch, step))?;
@@ -284,7 +253,7 @@ pub fn train(
         });
         eprintln!(
             "epoch {}/{}: loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%{adversarial}, {:.0} images/s",
-            record.epoch, config.epochs, record.train_loss, 100.0 * record.train_accuracy,
+            record.epoch, config.run.epochs, record.train_loss, 100.0 * record.train_accuracy,
             100.0 * record.val_accuracy, record.images_per_second
         );
         let score = match config.selection {
@@ -297,7 +266,31 @@ pub fn train(
     Ok(Outcome {
         best_epoch: run.progress.best_epoch,
         best_score: run.progress.best_score,
-        epochs_run: config.epochs - start,
+        epochs_run: config.run.epochs - start,
         checkpoint: run.files.best,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_settings_keep_the_configuration_json_flat() {
+        // A configuration as checkpoints written before `RunSettings` existed store it.
+        let stored = r#"{"epochs": 10, "batch_size": 128, "lr": 0.001, "val_fraction": 0.1,
+            "split_seed": 0, "train_limit": 20000, "seed": 3, "head": "mlp", "encoder": null,
+            "adversarial": null, "validation_attack": null, "selection": "last"}"#;
+        let config: ClassifierConfig = serde_json::from_str(stored).unwrap();
+        let expected = RunSettings {
+            epochs: 10,
+            lr: 1e-3,
+            train_limit: Some(20000),
+            seed: 3,
+            ..RunSettings::default()
+        };
+        assert_eq!(config.run, expected);
+        let value: serde_json::Value = serde_json::from_str(stored).unwrap();
+        assert_eq!(serde_json::to_value(&config).unwrap(), value);
+    }
 }

@@ -4,18 +4,18 @@
 //! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
 use super::adam::{Adam, AdamConfig};
 use super::preset::PresetSettings;
-use super::run::{self, Epoch, Run};
+use super::run::{self, Epoch, Run, RunSettings};
 use crate::attack::AttackConfig;
 use crate::checkpoint::CheckpointInfo;
-use crate::data::{batches::epoch_batches, split, Dataset};
-use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::data::{batches::epoch_batches, Dataset};
+use crate::error::{ensure_positive, Error, Result};
 use crate::mi::bounds::{ensure_negatives, estimate};
 use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::{CriticKind, SeparableCritic};
 use crate::nn::{Encoder, ModelSpec, Network};
-use crate::precision::{self, Precision};
+use crate::precision;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -42,29 +42,20 @@ pub struct EncoderConfig {
     /// The critic whose Î is maximised (the paper: local; absent in older configs).
     #[serde(default)]
     pub critic: CriticKind,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
+    #[serde(flatten)]
+    pub run: RunSettings,
     /// The threat: the PGD of the worst-case objective, and of the validation worst-case MI.
     pub attack: AttackConfig,
     pub attack_gradient: AttackGradient,
-    pub val_fraction: f64,
-    pub split_seed: u64,
-    pub train_limit: Option<usize>,
     /// Validation batches on which normal and worst-case Î are measured after each epoch.
     pub val_batches: usize,
-    pub seed: u64,
-    /// Arithmetic of the training steps (validation estimates stay f32).
-    #[serde(default, skip_serializing_if = "Precision::is_f32")]
-    pub precision: Precision,
 }
 
 impl EncoderConfig {
     pub fn validate(&self) -> Result<()> {
-        ensure_positive("--epochs", self.epochs as i64)?;
+        self.run.validate()?;
         ensure_positive("--critic-width", self.critic_width)?;
-        ensure_negatives(self.batch_size as i64)?;
-        ensure_positive_number("--lr", self.lr)?;
+        ensure_negatives(self.run.batch_size as i64)?;
         self.attack.validate()
     }
 
@@ -81,17 +72,16 @@ impl EncoderConfig {
             bound: preset.encoder_bound,
             critic_width: preset.critic_width,
             critic: preset.encoder_critic,
-            epochs: preset.encoder_epochs,
-            batch_size: 128,
-            lr: preset.lr,
+            run: RunSettings {
+                epochs: preset.encoder_epochs,
+                lr: preset.lr,
+                train_limit: preset.train_limit,
+                seed,
+                ..RunSettings::default()
+            },
             attack,
             attack_gradient: AttackGradient::Representation,
-            val_fraction: 0.1,
-            split_seed: 0,
-            train_limit: preset.train_limit,
             val_batches: 5,
-            seed,
-            precision: Precision::F32,
         }
     }
 
@@ -210,38 +200,36 @@ pub fn train(
     device: Device,
 ) -> Result<EncoderOutcome> {
     config.validate()?;
-    let n_train = config
-        .train_limit
-        .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
-    let parts = split::train_validation(n_train, config.val_fraction, config.split_seed)?;
+    let parts = config.run.split(data)?;
     let spec = config.model_spec(data.train.image_shape());
-    seed::seed_torch(config.seed, Stream::Init, 0);
+    seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
     let Network::EncoderCritic { encoder, critic } = spec.build(&vs.root()) else {
         unreachable!("an encoder-critic spec builds an encoder and a critic")
     };
-    let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.lr))?;
-    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.seed, config)?;
+    let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
+    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
     let start = run.progress.epochs_done;
-    let val_batches: Vec<Tensor> = epoch_batches(&parts.validation, config.batch_size, None, true)
-        .into_iter()
-        .take(config.val_batches)
-        .collect();
+    let val_batches: Vec<Tensor> =
+        epoch_batches(&parts.validation, config.run.batch_size, None, true)
+            .into_iter()
+            .take(config.val_batches)
+            .collect();
 
-    for epoch in start..config.epochs {
+    for epoch in start..config.run.epochs {
         let (mut this, batches) = Epoch::begin(
-            config.seed,
+            config.run.seed,
             epoch,
-            config.epochs,
+            config.run.epochs,
             &parts.train,
-            config.batch_size,
+            config.run.batch_size,
             true,
         );
         let mut total = 0.0;
         for (step, index) in batches.iter().enumerate() {
             let (x, _) = this.batch(data, index);
-            let value = precision::run(config.precision, device, || {
+            let value = precision::run(config.run.precision, device, || {
                 encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
             })
             .map_err(|e| run::at_step(e, epoch, step))?;
@@ -250,7 +238,7 @@ pub fn train(
             this.bar.set_message(format!(
                 "Î {:.3} {:.0} img/s",
                 total / (step + 1) as f64,
-                ((step + 1) * config.batch_size) as f64 / this.started.elapsed().as_secs_f64()
+                ((step + 1) * config.run.batch_size) as f64 / this.started.elapsed().as_secs_f64()
             ));
         }
         this.bar.finish_and_clear();
@@ -264,13 +252,13 @@ pub fn train(
             val_worst_case_mi: val_worst,
             val_worst_case_mi_ci95: val_worst_ci,
             seconds,
-            images_per_second: (batches.len() * config.batch_size) as f64 / seconds,
+            images_per_second: (batches.len() * config.run.batch_size) as f64 / seconds,
         };
         let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         eprintln!(
             "epoch {}/{}: training Î {:.4}, validation Î {}, worst-case Î {} ± {}, {:.0} images/s",
             record.epoch,
-            config.epochs,
+            config.run.epochs,
             record.train_mi,
             show(record.val_mi),
             show(record.val_worst_case_mi),
@@ -280,7 +268,7 @@ pub fn train(
         run.finish_epoch(&vs, &adam, None, &record)?;
     }
     Ok(EncoderOutcome {
-        epochs_run: config.epochs - start,
+        epochs_run: config.run.epochs - start,
         checkpoint: run.files.best,
     })
 }

@@ -7,3 +7,4 @@ pub mod preset;
 pub mod run;
 
 pub use adam::{Adam, AdamConfig};
+pub use run::RunSettings;

@@ -2,14 +2,16 @@
 //! state checkpoint, and keeping the checkpoint chosen by a validation score.
 use super::adam::Adam;
 use crate::checkpoint::{self, CheckpointInfo};
+use crate::data::split::{self, TrainValidation};
 use crate::data::{augment, batches::epoch_batches, Dataset};
-use crate::error::{Error, Result};
+use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::precision::Precision;
 use crate::report::jsonl;
 use crate::report::progress;
 use crate::seed::{self, Stream};
 use indicatif::ProgressBar;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::VarStore;
@@ -17,6 +19,65 @@ use tch::Tensor;
 
 const MODEL_PREFIX: &str = "model.";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
+
+/// The settings every training run has (defaults: SPEC §5). Runs flatten them into their
+/// configuration, so the JSON keeps these keys at its top level.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Epochs to train (the paper: 300).
+    pub epochs: usize,
+    /// Mini-batch size (128).
+    pub batch_size: usize,
+    /// Adam learning rate (1e-4).
+    pub lr: f64,
+    /// Fraction of the training set held out for model selection (0.1).
+    pub val_fraction: f64,
+    /// Seed of the validation split, shared by every run on a dataset so that their
+    /// validation numbers compare (0).
+    pub split_seed: u64,
+    /// Train on the first N training examples only (all when `None`).
+    pub train_limit: Option<usize>,
+    /// Seed of initialisation, shuffling, augmentation, dropout and random starts.
+    pub seed: u64,
+    /// Arithmetic of the training steps (evaluation and estimates stay f32).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 300,
+            batch_size: 128,
+            lr: 1e-4,
+            val_fraction: 0.1,
+            split_seed: 0,
+            train_limit: None,
+            seed: 0,
+            precision: Precision::F32,
+        }
+    }
+}
+
+impl RunSettings {
+    pub fn validate(&self) -> Result<()> {
+        ensure_positive("--epochs", self.epochs as i64)?;
+        ensure_positive("--batch-size", self.batch_size as i64)?;
+        ensure_positive_number("--lr", self.lr)?;
+        if let Some(limit) = self.train_limit {
+            ensure_positive("--train-limit", limit as i64)?;
+        }
+        Ok(())
+    }
+
+    /// The training and validation parts of the first `train_limit` training examples.
+    pub fn split(&self, data: &Dataset) -> Result<TrainValidation> {
+        let n_train = self
+            .train_limit
+            .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
+        split::train_validation(n_train, self.val_fraction, self.split_seed)
+    }
+}
 
 /// Files of a run directory.
 pub struct RunFiles {
