@@ -32,6 +32,15 @@ fn cifar10_jpeg_tarball_loads_balanced() {
     let data = load(DatasetName::Cifar10);
     assert_eq!((data.train.len(), data.test.len()), (50_000, 10_000));
     assert_eq!(data.train.class_counts(10), vec![5000; 10]);
+    // The tarball groups images by class; any prefix must still be class-balanced.
+    let prefix = |set: &wcmi::data::LabelledImages| {
+        let first = set.labels.narrow(0, 0, 1000);
+        (0..10)
+            .map(|c| first.eq(c).sum(tch::Kind::Int64).int64_value(&[]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(prefix(&data.train), vec![100; 10]);
+    assert_eq!(prefix(&data.test), vec![100; 10]);
     let (mean, _) = data.train.channel_stats();
     for (m, published) in mean.iter().zip([0.4914, 0.4822, 0.4465]) {
         assert!((m - published).abs() < 0.005, "{mean:?}");

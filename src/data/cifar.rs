@@ -2,7 +2,8 @@
 //!
 //! Binary: records of 1 label byte + 3072 pixel bytes (channel-major 3×32×32) in
 //! `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`. JPEG tarball:
-//! `train/<class>/NNNN.jpg` and `test/<class>/NNNN.jpg`, read in (class, file name) order.
+//! `train/<class>/NNNN.jpg` and `test/<class>/NNNN.jpg`, read round-robin over the classes
+//! (each class in file-name order).
 use super::{images_from_bytes, labels_from_bytes, LabelledImages};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
@@ -124,6 +125,26 @@ fn decode_jpeg(name: &str, tarball: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(chw)
 }
 
+/// Orders (is_test, class, file name, pixels) entries split by split, round-robin over the
+/// classes: the first file of every class, then the second, and so on. The tarball groups its
+/// images by class, and a prefix of a split (`--train-limit`, the critic's training images, the
+/// strong suite's first test images) must be a class-balanced subset, as it is in the official
+/// binary batches.
+fn interleave_classes(images: &mut Vec<(bool, u8, String, Vec<u8>)>) {
+    images.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    let mut seen = [[0usize; CLASSES.len()]; 2];
+    let mut ranked: Vec<_> = images
+        .drain(..)
+        .map(|image| {
+            let rank = &mut seen[image.0 as usize][image.1 as usize];
+            *rank += 1;
+            (*rank, image)
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, image)| (image.0, *rank, image.1));
+    images.extend(ranked.into_iter().map(|(_, image)| image));
+}
+
 /// Reads `train/<class>/*.jpg` and `test/<class>/*.jpg` from the tarball.
 pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImages)> {
     let file = std::fs::File::open(tarball)
@@ -157,7 +178,7 @@ pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImag
         let pixels = decode_jpeg(&path.to_string_lossy(), tarball, &bytes)?;
         images.push((split == "test", class as u8, name.clone(), pixels));
     }
-    images.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    interleave_classes(&mut images);
     let split = |test: bool| -> Result<LabelledImages> {
         let chosen: Vec<_> = images.iter().filter(|i| i.0 == test).collect();
         if chosen.is_empty() {
@@ -204,6 +225,34 @@ pub fn extract_binary_tarball(tarball: &[u8], target: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jpeg_entries_interleave_the_classes() {
+        let entry = |test: bool, class: u8, name: &str| (test, class, name.to_string(), vec![]);
+        let mut images = vec![
+            entry(false, 2, "0001.jpg"),
+            entry(true, 0, "0001.jpg"),
+            entry(false, 0, "0002.jpg"),
+            entry(false, 1, "0001.jpg"),
+            entry(false, 0, "0001.jpg"),
+            entry(false, 0, "0003.jpg"),
+            entry(true, 1, "0001.jpg"),
+        ];
+        interleave_classes(&mut images);
+        let order: Vec<_> = images.iter().map(|i| (i.0, i.1, i.2.as_str())).collect();
+        assert_eq!(
+            order,
+            vec![
+                (false, 0, "0001.jpg"),
+                (false, 1, "0001.jpg"),
+                (false, 2, "0001.jpg"),
+                (false, 0, "0002.jpg"),
+                (false, 0, "0003.jpg"),
+                (true, 0, "0001.jpg"),
+                (true, 1, "0001.jpg"),
+            ]
+        );
+    }
 
     #[test]
     fn reads_binary_records_channel_major() {
