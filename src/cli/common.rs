@@ -163,10 +163,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The run's settings: these flags where given, else the preset's (`preset_epochs` for
-    /// this kind of run), SPEC §5 for the rest.
-    pub fn settings(&self, preset_epochs: usize, seed: u64) -> crate::train::RunSettings {
-        let preset = self.preset.settings();
+    /// The run's settings: these flags where given, else `preset`'s (`preset_epochs` for this
+    /// kind of run), SPEC §5 for the rest.
+    pub fn settings(
+        &self,
+        preset: &crate::train::preset::PresetSettings,
+        preset_epochs: usize,
+        seed: u64,
+    ) -> crate::train::RunSettings {
         crate::train::RunSettings {
             epochs: self.epochs.unwrap_or(preset_epochs),
             batch_size: self.batch_size,

@@ -43,7 +43,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     config.bound = args.bound.unwrap_or(config.bound);
     config.critic = args.critic.unwrap_or(config.critic);
     config.critic_width = args.critic_width.map_or(config.critic_width, |w| w as i64);
-    config.run = args.run.settings(preset.encoder_epochs, global.seed);
+    config.run = args
+        .run
+        .settings(&preset, preset.encoder_epochs, global.seed);
     config.attack_gradient = args.attack_gradient;
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;

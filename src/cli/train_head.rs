@@ -56,7 +56,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         .threat
         .training_config(dataset, true, preset.train_pgd_steps)?;
     let config = ClassifierConfig {
-        run: args.run.settings(preset.head_epochs, global.seed),
+        run: args.run.settings(&preset, preset.head_epochs, global.seed),
         head: args.head,
         encoder: Some(args.encoder.clone()),
         adversarial: (args.training == Training::Adversarial).then_some(training),

@@ -33,7 +33,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let config = ClassifierConfig {
         run: RunSettings {
             val_fraction: args.val_fraction,
-            ..args.run.settings(preset.supervised_epochs, global.seed)
+            ..args
+                .run
+                .settings(&preset, preset.supervised_epochs, global.seed)
         },
         ..Default::default()
     };
