@@ -155,6 +155,9 @@ pub fn read(path: &Path) -> Result<(CheckpointInfo, BTreeMap<String, Tensor>)> {
     };
     let info: CheckpointInfo = serde_json::from_str(&info_json)
         .map_err(|e| Error::checkpoint(path, format!("unreadable metadata: {e}")))?;
+    if let Some(problem) = info.model.problem() {
+        return Err(Error::checkpoint(path, format!("metadata: {problem}")));
+    }
     let tensors = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
     let mut out = BTreeMap::new();
     for (name, view) in tensors.tensors() {

@@ -164,6 +164,120 @@ fn checkpoints_of_another_model_or_shape() {
     );
 }
 
+/// A real checkpoint whose embedded description is edited to an impossible dimension is
+/// refused before any network is built (libtorch would abort).
+#[test]
+fn checkpoints_with_impossible_dimensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let spec = ModelSpec::BaselineH {
+        image_shape: [1, 28, 28],
+        head: wcmi::nn::HeadKind::Mlp,
+        num_classes: 10,
+    };
+    let _ = spec.build(&vs.root());
+    let edited = |field: &str, spec: ModelSpec| {
+        let path = dir.path().join(format!("{field}.safetensors"));
+        let info = CheckpointInfo::new(spec, Some(DatasetName::Mnist), 0);
+        checkpoint::save_model(&path, &vs, &info).unwrap();
+        path
+    };
+    let cases = [
+        (
+            "classes",
+            ModelSpec::BaselineH {
+                image_shape: [1, 28, 28],
+                head: wcmi::nn::HeadKind::Mlp,
+                num_classes: -3,
+            },
+            "num_classes is -3",
+        ),
+        (
+            "channels",
+            ModelSpec::EncoderHead {
+                image_shape: [0, 28, 28],
+                head: wcmi::nn::HeadKind::Linear,
+                num_classes: 10,
+            },
+            "image_shape has 0 channels",
+        ),
+        (
+            "height",
+            ModelSpec::BaselineH {
+                image_shape: [1, -28, 28],
+                head: wcmi::nn::HeadKind::Mlp,
+                num_classes: 10,
+            },
+            "image_shape has height -28",
+        ),
+        (
+            "width",
+            ModelSpec::EncoderCritic {
+                image_shape: [1, 28, 28],
+                critic_width: -8,
+                critic: wcmi::nn::critic::CriticKind::Global,
+            },
+            "critic_width is -8",
+        ),
+    ];
+    for (field, spec, problem) in cases {
+        let path = edited(field, spec);
+        let path = path.to_str().unwrap();
+        fails_with(&["evaluate", "--checkpoint", path], &[path, problem]);
+        fails_with(&["vulnerability", "--checkpoint", path], &[path, problem]);
+        fails_with(
+            &["train-head", "--encoder", path, "--head", "linear"],
+            &[path, problem],
+        );
+    }
+}
+
+/// A training split smaller than one batch is refused, not trained for zero steps.
+#[test]
+fn training_splits_smaller_than_a_batch() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("run");
+    let out = out.to_str().unwrap();
+    let data = "../shared/data";
+    for command in [
+        &["train-encoder", "--objective", "dim"][..],
+        &["train-supervised"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend([
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            data,
+            "--train-limit",
+            "140",
+            "--out",
+            out,
+        ]);
+        fails_with(
+            &args,
+            &["--batch-size", "128 exceeds the 126 training images"],
+        );
+    }
+    fails_with(
+        &[
+            "train-encoder",
+            "--objective",
+            "dim",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            data,
+            "--train-limit",
+            "300",
+            "--out",
+            out,
+        ],
+        &["--batch-size", "128 exceeds the 30 validation images"],
+    );
+    assert!(!Path::new(out).join("model.safetensors").exists());
+}
+
 #[test]
 fn invalid_attack_settings() {
     let base = ["train-supervised", "--dataset", "mnist", "--adversarial"];

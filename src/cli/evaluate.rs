@@ -10,7 +10,7 @@ use crate::report::table;
 use anyhow::Context;
 use clap::ValueEnum;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::Device;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,17 +163,39 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         report.examples
     );
     print!("{}", table::markdown(&["attack", "accuracy %"], &rows));
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.checkpoint
-            .with_file_name(format!("eval-{dataset}.json"))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_result_path(&args.checkpoint, dataset));
+    write_result(
+        &args.checkpoint,
+        loaded.info.model.name(),
+        dataset,
+        report,
+        &out,
+    )
+}
+
+/// Where an evaluation of `checkpoint` on `dataset` is written unless told otherwise.
+pub fn default_result_path(checkpoint: &Path, dataset: DatasetName) -> PathBuf {
+    checkpoint.with_file_name(format!("eval-{dataset}.json"))
+}
+
+/// Writes an evaluation's JSON (atomically) and says where.
+pub fn write_result(
+    checkpoint: &Path,
+    model: &str,
+    dataset: DatasetName,
+    report: RobustnessReport,
+    out: &Path,
+) -> anyhow::Result<()> {
     let result = EvaluationResult {
-        checkpoint: args.checkpoint.clone(),
-        model: loaded.info.model.name().to_string(),
+        checkpoint: checkpoint.to_path_buf(),
+        model: model.to_string(),
         dataset,
         report,
     };
-    write_json_atomic(&out, &result)?;
+    write_json_atomic(out, &result)?;
     println!("written: {}", out.display());
     Ok(())
 }

@@ -111,5 +111,12 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         )
     );
     println!("checkpoint: {}", outcome.checkpoint.display());
-    Ok(())
+    let out = super::evaluate::default_result_path(&outcome.checkpoint, dataset);
+    super::evaluate::write_result(
+        &outcome.checkpoint,
+        loaded.info.model.name(),
+        dataset,
+        report,
+        &out,
+    )
 }

@@ -46,6 +46,14 @@ pub enum ModelSpec {
     },
 }
 
+/// The limits [`ModelSpec::problem`] enforces: generous for images, small enough that a
+/// corrupt description cannot ask for terabytes of weights.
+const MAX_CHANNELS: i64 = 64;
+const MIN_SIDE: i64 = 8;
+const MAX_SIDE: i64 = 1024;
+const MAX_CLASSES: i64 = 100_000;
+const MAX_CRITIC_WIDTH: i64 = 65_536;
+
 fn mlp() -> HeadKind {
     HeadKind::Mlp
 }
@@ -112,6 +120,43 @@ impl ModelSpec {
                     critic_width,
                 ),
             },
+        }
+    }
+
+    /// Why this spec cannot be built, if it cannot: a checkpoint's description is read from a
+    /// file, and libtorch aborts on a non-positive or absurd dimension instead of returning an
+    /// error. The encoder halves the image three times, so each side needs at least 8 pixels.
+    pub fn problem(&self) -> Option<String> {
+        let [channels, height, width] = self.image_shape();
+        if !(1..=MAX_CHANNELS).contains(&channels) {
+            return Some(format!(
+                "image_shape has {channels} channels (expected 1 to {MAX_CHANNELS})"
+            ));
+        }
+        for (side, value) in [("height", height), ("width", width)] {
+            if !(MIN_SIDE..=MAX_SIDE).contains(&value) {
+                return Some(format!(
+                    "image_shape has {side} {value} (expected {MIN_SIDE} to {MAX_SIDE} pixels)"
+                ));
+            }
+        }
+        match *self {
+            ModelSpec::BaselineH { num_classes, .. }
+            | ModelSpec::EncoderHead { num_classes, .. }
+                if !(2..=MAX_CLASSES).contains(&num_classes) =>
+            {
+                Some(format!(
+                    "num_classes is {num_classes} (expected 2 to {MAX_CLASSES})"
+                ))
+            }
+            ModelSpec::EncoderCritic { critic_width, .. }
+                if !(1..=MAX_CRITIC_WIDTH).contains(&critic_width) =>
+            {
+                Some(format!(
+                    "critic_width is {critic_width} (expected 1 to {MAX_CRITIC_WIDTH})"
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -257,6 +302,34 @@ mod tests {
             panic!("{old:?}")
         };
         assert_eq!(critic, critic::CriticKind::Local);
+    }
+
+    #[test]
+    fn specs_with_impossible_dimensions_name_the_field() {
+        let baseline = |image_shape, num_classes| ModelSpec::BaselineH {
+            image_shape,
+            head: HeadKind::Mlp,
+            num_classes,
+        };
+        assert_eq!(baseline([1, 28, 28], 10).problem(), None);
+        assert_eq!(baseline([3, 8, 8], 2).problem(), None);
+        for (spec, field) in [
+            (baseline([1, 28, 28], -3), "num_classes is -3"),
+            (baseline([0, 28, 28], 10), "image_shape has 0 channels"),
+            (baseline([1, -28, 28], 10), "image_shape has height -28"),
+            (baseline([1, 28, 4], 10), "image_shape has width 4"),
+            (
+                ModelSpec::EncoderCritic {
+                    image_shape: [1, 28, 28],
+                    critic_width: -8,
+                    critic: critic::CriticKind::Global,
+                },
+                "critic_width is -8",
+            ),
+        ] {
+            let problem = spec.problem().expect("an impossible spec");
+            assert!(problem.starts_with(field), "{problem}");
+        }
     }
 
     #[test]

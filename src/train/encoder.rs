@@ -201,6 +201,22 @@ pub fn train(
 ) -> Result<EncoderOutcome> {
     config.validate()?;
     let parts = config.run.split(data)?;
+    let val_batches: Vec<Tensor> =
+        epoch_batches(&parts.validation, config.run.batch_size, None, true)
+            .into_iter()
+            .take(config.val_batches)
+            .collect();
+    if config.val_batches > 0 && val_batches.is_empty() {
+        return Err(Error::invalid(
+            "--batch-size",
+            format!(
+                "{} exceeds the {} validation images, and MI is estimated on whole batches; \
+                 lower it or train on more images (--train-limit)",
+                config.run.batch_size,
+                parts.validation.len()
+            ),
+        ));
+    }
     let spec = config.model_spec(data.train.image_shape());
     seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
@@ -211,11 +227,6 @@ pub fn train(
     let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
     let start = run.progress.epochs_done;
-    let val_batches: Vec<Tensor> =
-        epoch_batches(&parts.validation, config.run.batch_size, None, true)
-            .into_iter()
-            .take(config.val_batches)
-            .collect();
 
     for epoch in start..config.run.epochs {
         let (mut this, batches) = Epoch::begin(

@@ -70,12 +70,27 @@ impl RunSettings {
         Ok(())
     }
 
-    /// The training and validation parts of the first `train_limit` training examples.
+    /// The training and validation parts of the first `train_limit` training examples. A
+    /// training part smaller than one batch is refused: an epoch would take no step, and an
+    /// untrained model would be saved as the result.
     pub fn split(&self, data: &Dataset) -> Result<TrainValidation> {
         let n_train = self
             .train_limit
             .map_or(data.train.len(), |l| (l as i64).min(data.train.len()));
-        split::train_validation(n_train, self.val_fraction, self.split_seed)
+        let parts = split::train_validation(n_train, self.val_fraction, self.split_seed)?;
+        if parts.train.len() < self.batch_size {
+            return Err(Error::invalid(
+                "--batch-size",
+                format!(
+                    "{} exceeds the {} training images left after holding out {} of {n_train} \
+                     for validation; lower it or train on more images (--train-limit)",
+                    self.batch_size,
+                    parts.train.len(),
+                    parts.validation.len()
+                ),
+            ));
+        }
+        Ok(parts)
     }
 }
 

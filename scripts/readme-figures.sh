@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Reruns the measurements behind the README's figures with the README's own commands.
+#
+#   scripts/readme-figures.sh headline [SEED ...]  MNIST headline cells at the cpu preset
+#                                                  (default seeds 0 1 2), then their summary
+#   scripts/readme-figures.sh fast                 the same cells at the quick preset, seed 0:
+#                                                  a check of the script in minutes, not a result
+#   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
+#   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
+#
+# Headline cells per seed (folder names as in `wcmi reproduce`): the worst-case and DIM
+# encoders; on the worst-case encoder MLP and linear heads trained standardly (last epoch),
+# standardly with early stopping (E.S., MLP) and adversarially (E.S.); on DIM the adversarial
+# MLP head. Each head is evaluated on all 10,000 test images under the paper's PGD (by
+# train-head) and under the strong suite on the first 1,000 (`evaluate --attack strong`).
+# Every step resumes or is skipped when its result exists, so rerunning completes a folder.
+#
+# Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (seeds at once,
+# default 2), WCMI_THREADS (libtorch threads per seed, default 1: split the cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=${WCMI_FIGURES:-runs/readme}
+jobs=${WCMI_JOBS:-2}
+threads=${WCMI_THREADS:-1}
+
+# Builds, then runs a copy of the binary named by its commit, so that a rebuild during a long
+# run cannot change the code half-way; the copy's name records which code measured what.
+build() {
+  scripts/setup-libtorch.sh
+  cargo build --release --quiet
+  local commit
+  commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo -dirty)
+  mkdir -p "$root/bin"
+  wcmi=$root/bin/wcmi-$commit
+  cp target/release/wcmi "$wcmi"
+}
+
+# head DIR NAME ENCODER HEAD TRAINING [--early-stop]: one head, its PGD and strong evaluation.
+head() {
+  local dir=$1 name=$2 encoder=$3 kind=$4 training=$5
+  shift 5
+  local out=$dir/$name
+  if [ ! -f "$out/eval-mnist.json" ]; then
+    "$wcmi" train-head --encoder "$encoder" --head "$kind" --training "$training" "$@" \
+      --preset "$preset" --seed "$seed" --threads "$threads" --out "$out" --resume
+  fi
+  if [ ! -f "$out/strong.json" ]; then
+    "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack strong --limit 1000 \
+      --threads "$threads" --out "$out/strong.json"
+  fi
+}
+
+# headline_seed SEED: every headline cell of one seed, under $root/$preset/mnist-seed$SEED.
+headline_seed() {
+  seed=$1
+  local dir=$root/$preset/mnist-seed$seed
+  for objective in worst-case dim; do
+    "$wcmi" train-encoder --dataset mnist --objective "$objective" --preset "$preset" \
+      --seed "$seed" --threads "$threads" --out "$dir/encoder-$objective" --resume
+  done
+  local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
+  head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial --early-stop
+  head "$dir" worst-case-mlp-standard "$wc" mlp standard
+  head "$dir" dim-mlp-adversarial "$dim" mlp adversarial --early-stop
+  head "$dir" worst-case-mlp-standard-es "$wc" mlp standard --early-stop
+  head "$dir" worst-case-linear-standard "$wc" linear standard
+  head "$dir" worst-case-linear-adversarial "$wc" linear adversarial --early-stop
+}
+
+headline() {
+  local seeds=("$@")
+  [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
+  build
+  export -f headline_seed head
+  export root preset threads wcmi
+  printf '%s\n' "${seeds[@]}" |
+    xargs -P "$jobs" -I{} bash -c 'headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
+    || { echo "readme-figures: a seed failed; see $root/$preset/seed*.log" >&2; exit 1; }
+  python3 scripts/summarise_headline.py "$root/$preset"
+}
+
+command=${1:-}
+shift || true
+case "$command" in
+  headline) preset=cpu; mkdir -p "$root/$preset"; headline "$@" ;;
+  fast) preset=quick; mkdir -p "$root/$preset"; headline 0 ;;
+  bench)
+    build
+    for t in 1 2; do
+      "$wcmi" bench --threads "$t" --kinds supervised,supervised-adv,head-adv,dim-512,worst-case
+    done
+    ;;
+  summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Mean ± std over seeds of the headline cells that scripts/readme-figures.sh measured.
+
+Reads DIR/mnist-seed*/<cell>/eval-mnist.json (natural and the paper's PGD on the test set, as
+train-head writes it) and strong.json (`evaluate --attack strong` on the first 1,000), and the
+encoders' last log lines; prints a Markdown table, one value per seed in brackets.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+CELLS = [
+    ("worst-case-mlp-standard", "worst-case MI", "MLP, standard", (96.67, 9.97)),
+    ("worst-case-mlp-standard-es", "worst-case MI", "MLP, standard, E.S.", (94.68, 12.79)),
+    ("worst-case-mlp-adversarial", "worst-case MI", "MLP, robust", (95.05, 60.64)),
+    ("worst-case-linear-standard", "worst-case MI", "linear, standard", (82.10, 3.69)),
+    ("worst-case-linear-adversarial", "worst-case MI", "linear, robust", (73.99, 30.55)),
+    ("dim-mlp-adversarial", "standard MI (DIM)", "MLP, robust", (44.99, 16.70)),
+]
+
+
+def mean_std(values):
+    if not values:
+        return "–"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    seeds = ", ".join(f"{v:.2f}" for v in values)
+    return f"{mean:.2f} ± {std:.2f} ({seeds})"
+
+
+def main(root: Path) -> None:
+    seeds = sorted(root.glob("mnist-seed*"), key=lambda p: int(p.name.removeprefix("mnist-seed")))
+    print(f"seeds: {', '.join(p.name.removeprefix('mnist-seed') for p in seeds)}\n")
+    print("| encoder | head | natural % [paper] | PGD-10 % [paper] | strong % (first 1,000) |")
+    print("|---|---|---|---|---|")
+    for name, encoder, head, (paper_nat, paper_adv) in CELLS:
+        natural, pgd, strong = [], [], []
+        for seed in seeds:
+            cell = seed / name
+            if (cell / "eval-mnist.json").is_file():
+                result = json.loads((cell / "eval-mnist.json").read_text())
+                natural.append(100 * result["natural_accuracy"])
+                pgd.append(100 * result["worst_case_accuracy"])
+            if (cell / "strong.json").is_file():
+                strong.append(100 * json.loads((cell / "strong.json").read_text())["worst_case_accuracy"])
+        print(
+            f"| {encoder} | {head} | {mean_std(natural)} [{paper_nat}] "
+            f"| {mean_std(pgd)} [{paper_adv}] | {mean_std(strong)} |"
+        )
+    print("\n| encoder | last epoch: training Î, validation Î, worst-case Î (nats), per seed |")
+    print("|---|---|")
+    for objective in ("worst-case", "dim"):
+        rows = []
+        for seed in seeds:
+            log = seed / f"encoder-{objective}" / "log.jsonl"
+            if log.is_file() and log.read_text().strip():
+                last = json.loads(log.read_text().strip().splitlines()[-1])
+                rows.append(
+                    f"{last['train_mi']:.2f} / {last['val_mi']:.2f} / {last['val_worst_case_mi']:.2f}"
+                    f" (epoch {last['epoch']})"
+                )
+        print(f"| {objective} | {'; '.join(rows) or '–'} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: summarise_headline.py DIR")
+    main(Path(sys.argv[1]))
