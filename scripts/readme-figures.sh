@@ -50,17 +50,21 @@ head() {
   fi
 }
 
+# encoder DIR OBJECTIVE: one encoder (resumed, or nothing to do when finished).
+encoder() {
+  "$wcmi" train-encoder --dataset mnist --objective "$2" --preset "$preset" \
+    --seed "$seed" --threads "$threads" --out "$1/encoder-$2" --resume
+}
+
 # headline_seed SEED: every headline cell of one seed, under $root/$preset/mnist-seed$SEED.
 headline_seed() {
   seed=$1
   local dir=$root/$preset/mnist-seed$seed
-  for objective in worst-case dim; do
-    "$wcmi" train-encoder --dataset mnist --objective "$objective" --preset "$preset" \
-      --seed "$seed" --threads "$threads" --out "$dir/encoder-$objective" --resume
-  done
+  encoder "$dir" worst-case
   local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
   head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial --early-stop
   head "$dir" worst-case-mlp-standard "$wc" mlp standard
+  encoder "$dir" dim
   head "$dir" dim-mlp-adversarial "$dim" mlp adversarial --early-stop
   head "$dir" worst-case-mlp-standard-es "$wc" mlp standard --early-stop
   head "$dir" worst-case-linear-standard "$wc" linear standard
@@ -71,7 +75,7 @@ headline() {
   local seeds=("$@")
   [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
   build
-  export -f headline_seed head
+  export -f headline_seed head encoder
   export root preset threads wcmi
   printf '%s\n' "${seeds[@]}" |
     xargs -P "$jobs" -I{} bash -c 'headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
