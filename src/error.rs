@@ -15,11 +15,12 @@ pub enum Error {
     /// Training produced a non-finite loss.
     #[error("training diverged: {0}")]
     Diverged(String),
-    #[error("{context}: {source}")]
+    /// An operating-system error, shown once: it is part of the message, not a separate
+    /// `source` (which anyhow's alternate format would print again).
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -52,7 +53,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod folder_lock;
 pub mod mi;
 pub mod nn;
 pub mod precision;

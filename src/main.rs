@@ -10,8 +10,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let message = e.to_string();
-            eprintln!("{}", message.lines().next().unwrap_or("invalid arguments"));
+            eprintln!("{}", one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -21,5 +20,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Clap's error on one line: the error with its possible values and tips, without the usage
+/// and help pointers.
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .collect();
+    if parts.is_empty() {
+        "error: invalid arguments".to_string()
+    } else {
+        parts.join(" ")
     }
 }

@@ -32,6 +32,40 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 }
 
 #[test]
+fn negative_numbers_and_value_lists_name_the_flag() {
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--lr", "-1"],
+        &["--lr", "must be a positive number, got -1"],
+    );
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--seed", "-1"],
+        &["--seed", "'-1'"],
+    );
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--eps", "-inf"],
+        &["--eps", "must be a finite number ≥ 0, got -inf"],
+    );
+    fails_with(
+        &["evaluate", "--checkpoint", "x", "--norm", "l3"],
+        &["--norm", "possible values: linf, l2"],
+    );
+    fails_with(
+        &["evaluate", "--checkpoint", "x", "--attack", "nope"],
+        &["--attack", "possible values: pgd, fgsm, apgd-ce, apgd-dlr, strong"],
+    );
+    // A folder where a file belongs is named as such; an OS error is shown once.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
+    let data = dir.path().to_str().unwrap();
+    fails_with(
+        &["data", "info", "mnist", "--data-dir", data],
+        &["train-images-idx3-ubyte.gz", "is a directory"],
+    );
+    let (_, stderr) = wcmi(&["evaluate", "--checkpoint", data]);
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
+
+#[test]
 fn invalid_flags() {
     fails_with(
         &["train-supervised", "--dataset", "svhm"],
@@ -334,4 +368,23 @@ fn invalid_mi_settings() {
     );
     fails_with(&with(&["--eps", "-0.3"]), &["--eps", "got -0.3"]);
     fails_with(&with(&["--steps", "0"]), &["--steps", "must be positive"]);
+}
+
+/// A folder that a live run owns is refused to a second run (which would mix their files).
+#[test]
+fn a_run_folder_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let _held = wcmi::folder_lock::FolderLock::acquire(&out, "run folder").unwrap();
+    let out = out.to_str().unwrap();
+    let owner = format!("in use by wcmi process {}", std::process::id());
+    for command in [
+        &["train-supervised", "--dataset", "mnist"][..],
+        &["train-encoder", "--dataset", "mnist", "--objective", "dim"][..],
+        &["reproduce", "--dataset", "mnist", "--preset", "quick"][..],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--data-dir", "../shared/data", "--out", out]);
+        fails_with(&args, &["--out", out, &owner]);
+    }
 }

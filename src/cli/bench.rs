@@ -19,13 +19,13 @@ pub struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StepKind::Supervised, StepKind::SupervisedAdv])]
     pub kinds: Vec<StepKind>,
     /// Timed steps per round.
-    #[arg(long, default_value_t = 10, value_parser = positive)]
+    #[arg(long, default_value_t = 10, value_parser = positive, allow_hyphen_values = true)]
     pub steps: usize,
     /// Untimed steps before timing.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_hyphen_values = true)]
     pub warmup: usize,
     /// Rounds; wcmi and the peer alternate within each, and the median is reported.
-    #[arg(long, default_value_t = 3, value_parser = positive)]
+    #[arg(long, default_value_t = 3, value_parser = positive, allow_hyphen_values = true)]
     pub rounds: usize,
     /// Python with PyTorch for the peer; the peer is skipped when it cannot run.
     #[arg(long, default_value = "python3")]
@@ -48,9 +48,9 @@ pub struct Args {
 pub struct StepArgs {
     #[arg(long, value_enum)]
     pub kind: StepKind,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true)]
     pub steps: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_hyphen_values = true)]
     pub warmup: usize,
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,

@@ -20,10 +20,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     /// CPU threads for libtorch (default: libtorch's choice, one per core).
-    #[arg(long, global = true, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, global = true, value_parser = positive, allow_hyphen_values = true)]
     pub threads: Option<usize>,
     /// Seed of every random choice (initialisation, shuffling, augmentation, dropout).
-    #[arg(long, global = true, default_value_t = 0)]
+    #[arg(long, global = true, default_value_t = 0, allow_hyphen_values = true)]
     pub seed: u64,
     /// Dataset directory (default: $WCMI_DATA, else ./data, else ../shared/data).
     #[arg(long, global = true)]
@@ -77,13 +77,13 @@ pub fn positive(s: &str) -> Result<usize, String> {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ThreatArgs {
     /// Radius ε of the perturbation ball (default: the dataset's, e.g. 0.3 for MNIST).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub eps: Option<f64>,
     /// PGD steps (default: the dataset's).
-    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub steps: Option<usize>,
     /// PGD step size α (default: the dataset's).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub step_size: Option<f64>,
     /// Norm of the threat ball.
     #[arg(long, value_enum, default_value = "linf")]
@@ -141,15 +141,15 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "paper")]
     pub preset: crate::train::preset::Preset,
     /// Epochs (default: the preset's).
-    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, value_parser = positive, allow_hyphen_values = true)]
     pub batch_size: usize,
     /// Adam learning rate (default: the preset's).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Use only the first N training images (default: the preset's).
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub train_limit: Option<usize>,
     /// Output folder.
     #[arg(long)]

@@ -34,20 +34,20 @@ pub struct MiArgs {
     #[arg(long, value_enum, default_value = "global")]
     pub critic: CriticKind,
     /// Critic width H (the paper: 2048; smaller is faster).
-    #[arg(long, default_value_t = 256, value_parser = positive)]
+    #[arg(long, default_value_t = 256, value_parser = positive, allow_hyphen_values = true)]
     pub critic_width: usize,
-    #[arg(long, default_value_t = 3, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 3, value_parser = positive, allow_hyphen_values = true)]
     pub critic_epochs: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub critic_lr: f64,
     /// Pairs per batch (the estimate depends on it).
-    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, allow_hyphen_values = true)]
     pub batch_size: i64,
     /// K held-out test batches averaged for the estimate.
-    #[arg(long, default_value_t = 20, value_parser = positive)]
+    #[arg(long, default_value_t = 20, value_parser = positive, allow_hyphen_values = true)]
     pub test_batches: usize,
     /// Training images used for the critic (first N of the training split).
-    #[arg(long, default_value_t = 5_000, value_parser = positive)]
+    #[arg(long, default_value_t = 5_000, value_parser = positive, allow_hyphen_values = true)]
     pub train_limit: usize,
     /// Where the attack's gradient flows.
     #[arg(long, value_enum, default_value = "representation")]

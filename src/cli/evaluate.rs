@@ -41,21 +41,21 @@ pub struct Args {
     pub threat: ThreatArgs,
     /// Independent runs of each attack (the strong evaluation's random-start PGD uses 5 when
     /// this is 1).
-    #[arg(long, default_value_t = 1, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1, value_parser = positive, allow_hyphen_values = true)]
     pub restarts: usize,
     /// Start PGD at a random point of the ball.
     #[arg(long)]
     pub random_start: bool,
     /// Iterations of APGD.
-    #[arg(long, default_value_t = 100, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 100, value_parser = positive, allow_hyphen_values = true)]
     pub apgd_steps: usize,
     /// Evaluate on the first N test images only.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub limit: Option<usize>,
     /// Where to write the JSON result (default: beside the checkpoint, eval-<dataset>.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value_t = 500, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 500, value_parser = positive, allow_hyphen_values = true)]
     pub batch_size: usize,
 }
 

@@ -19,10 +19,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "cpu")]
     pub preset: Preset,
     /// Independent trials (seeds seed, seed+1, …); the paper uses 4.
-    #[arg(long, default_value_t = 1, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1, value_parser = positive, allow_hyphen_values = true)]
     pub trials: usize,
     /// Use only the first N training images (default: the preset's).
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub train_limit: Option<usize>,
     /// The MI bound of the vulnerability estimates.
     #[arg(long, value_enum, default_value = "infonce")]

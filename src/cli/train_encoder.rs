@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub bound: Option<Bound>,
     /// Critic width H (default: the preset's).
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub critic_width: Option<usize>,
     /// The critic whose Î is maximised: `local` (SPEC §3), `global` or `global-cosine`
     /// (default: the preset's).

@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(long)]
     pub dataset: DatasetName,
     /// Fraction of the training set held out for choosing the best epoch.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     pub val_fraction: f64,
     #[command(flatten)]
     pub run: RunArgs,

@@ -9,6 +9,7 @@ use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use flate2::read::GzDecoder;
 use std::io::Read;
+use tch::Tensor;
 use std::path::{Path, PathBuf};
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
@@ -87,13 +88,15 @@ pub fn read_binary(files: &[PathBuf]) -> Result<LabelledImages> {
                 ),
             ));
         }
+        let file_labels: Vec<u8> = bytes.chunks_exact(RECORD).map(|r| r[0]).collect();
+        // Checked per file, so that the error names the file and the record within it.
+        labels.push(labels_from_bytes(path, &file_labels, 10)?);
         for record in bytes.chunks_exact(RECORD) {
-            labels.push(record[0]);
             pixels.extend_from_slice(&record[1..]);
         }
     }
-    let n = labels.len() as i64;
-    let labels = labels_from_bytes(&files[0], &labels, 10)?;
+    let labels = Tensor::cat(&labels, 0);
+    let n = labels.size()[0];
     Ok(LabelledImages::new(
         images_from_bytes(&pixels, [n, 3, SIDE as i64, SIDE as i64]),
         labels,
@@ -274,5 +277,26 @@ mod tests {
             e.contains("b.bin") && e.contains("3073-byte records"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_bad_label_names_its_own_file_and_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |label: u8| {
+            let mut r = vec![label];
+            r.extend(std::iter::repeat_n(0u8, PIXELS));
+            r
+        };
+        let first = dir.path().join("data_batch_1.bin");
+        let third = dir.path().join("data_batch_3.bin");
+        std::fs::write(&first, [record(1), record(2)].concat()).unwrap();
+        std::fs::write(&third, [record(4), record(12)].concat()).unwrap();
+        let e = read_binary(&[first.clone(), third]).unwrap_err().to_string();
+        assert!(
+            e.contains("data_batch_3.bin") && e.contains("label 12 at index 1"),
+            "{e}"
+        );
+        let set = read_binary(&[first.clone(), first]).unwrap();
+        assert_eq!(Vec::<i64>::try_from(&set.labels).unwrap(), vec![1, 2, 1, 2]);
     }
 }

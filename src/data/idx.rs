@@ -95,10 +95,16 @@ pub fn read(path: &Path, ndims: usize) -> Result<IdxArray> {
 fn find(folder: &Path, name: &str) -> Result<PathBuf> {
     let plain = folder.join(name);
     let gz = folder.join(format!("{name}.gz"));
-    [plain, gz.clone()]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::data(gz, "missing (looked for it plain and gzip-compressed)"))
+    if let Some(found) = [&plain, &gz].into_iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    if let Some(dir) = [&plain, &gz].into_iter().find(|p| p.is_dir()) {
+        return Err(Error::data(dir, "is a directory, not an IDX file"));
+    }
+    Err(Error::data(
+        gz,
+        "missing (looked for it plain and gzip-compressed)",
+    ))
 }
 
 /// Loads the `prefix` split (`train` or `t10k`) of an MNIST-like folder.

@@ -390,6 +390,7 @@ pub fn reproduce(
     device: Device,
 ) -> Result<Results> {
     config.validate()?;
+    let _lock = crate::folder_lock::FolderLock::acquire(out, "reproduction folder")?;
     claim_folder(out, config)?;
     let attack = paper_attack(config.dataset);
     let mut results = Results {

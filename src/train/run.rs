@@ -5,11 +5,11 @@ use crate::checkpoint::{self, CheckpointInfo};
 use crate::data::split::{self, TrainValidation};
 use crate::data::{augment, batches::epoch_batches, Dataset};
 use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::folder_lock::FolderLock;
 use crate::precision::Precision;
 use crate::report::jsonl;
 use crate::report::progress;
 use crate::seed::{self, Stream};
-use indicatif::ProgressBar;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -223,6 +223,8 @@ pub struct Run {
     pub files: RunFiles,
     template: CheckpointInfo,
     pub progress: Progress,
+    /// Held while the run writes its folder.
+    _lock: FolderLock,
 }
 
 impl Run {
@@ -235,12 +237,14 @@ impl Run {
         adam: &mut Adam,
         resume: bool,
     ) -> Result<Self> {
+        let lock = FolderLock::acquire(out_dir, "run folder")?;
         let files = RunFiles::new(out_dir);
         let progress = start(&files, out_dir, &template, vs, adam, resume)?;
         Ok(Self {
             files,
             template,
             progress,
+            _lock: lock,
         })
     }
 
@@ -277,7 +281,7 @@ pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
 
 /// One training epoch: its augmentation stream, progress bar and start time.
 pub struct Epoch {
-    pub bar: ProgressBar,
+    pub bar: progress::Bar,
     pub started: Instant,
     augment: ChaCha8Rng,
 }
