@@ -141,22 +141,31 @@ pub fn read(path: &Path) -> Result<(CheckpointInfo, BTreeMap<String, Tensor>)> {
         .metadata()
         .as_ref()
         .and_then(|m| m.get(METADATA_KEY).cloned());
+    let sidecar = sidecar_path(path);
     let info_json = match embedded {
-        Some(json) => json,
-        None => {
-            let sidecar = sidecar_path(path);
-            std::fs::read_to_string(&sidecar).map_err(|e| {
-                Error::checkpoint(
-                    path,
-                    format!("no wcmi metadata and no sidecar {}: {e}", sidecar.display()),
-                )
-            })?
+        Some(json) => {
+            warn_if_sidecar_differs(path, &sidecar, &json);
+            json
         }
+        None => std::fs::read_to_string(&sidecar).map_err(|e| {
+            Error::checkpoint(
+                path,
+                format!("no wcmi metadata and no sidecar {}: {e}", sidecar.display()),
+            )
+        })?,
     };
     let info: CheckpointInfo = serde_json::from_str(&info_json)
         .map_err(|e| Error::checkpoint(path, format!("unreadable metadata: {e}")))?;
     if let Some(problem) = info.model.problem() {
         return Err(Error::checkpoint(path, format!("metadata: {problem}")));
+    }
+    if newer_than_this(&info.wcmi_version) {
+        eprintln!(
+            "warning: checkpoint {} was written by wcmi {}, newer than this {}; it may not be read as intended",
+            path.display(),
+            info.wcmi_version,
+            env!("CARGO_PKG_VERSION")
+        );
     }
     let tensors = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
     let mut out = BTreeMap::new();
@@ -171,6 +180,29 @@ pub fn read(path: &Path) -> Result<(CheckpointInfo, BTreeMap<String, Tensor>)> {
         out.insert(name, Tensor::f_from_data_size(view.data(), &shape, kind)?);
     }
     Ok((info, out))
+}
+
+/// Whether `version` (x.y.z) is newer than this build's.
+fn newer_than_this(version: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(version) > parse(env!("CARGO_PKG_VERSION"))
+}
+
+/// The embedded description is the one read (it is written with the weights, in one file);
+/// a sidecar that says otherwise was edited or left from another run, which the user should
+/// know.
+fn warn_if_sidecar_differs(path: &Path, sidecar: &Path, embedded: &str) {
+    let Ok(text) = std::fs::read_to_string(sidecar) else {
+        return;
+    };
+    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+    if parse(&text) != parse(embedded) {
+        eprintln!(
+            "warning: {} differs from the description embedded in {}; using the embedded one",
+            sidecar.display(),
+            path.display()
+        );
+    }
 }
 
 /// The variables of a store, sorted by name.
@@ -327,6 +359,14 @@ mod tests {
             e.contains("missing tensor fc.weight") && e.contains("unexpected tensor"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(newer_than_this("99.0.0"));
+        assert!(newer_than_this(&format!("{}.1", env!("CARGO_PKG_VERSION"))));
+        assert!(!newer_than_this(env!("CARGO_PKG_VERSION")));
+        assert!(!newer_than_this("0.0.9"));
     }
 
     #[test]

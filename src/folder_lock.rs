@@ -126,14 +126,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         let lock = FolderLock::acquire(&run, "run folder").unwrap();
-        let e = FolderLock::acquire(&run, "run folder").unwrap_err().to_string();
+        let e = FolderLock::acquire(&run, "run folder")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--out") && e.contains("in use"), "{e}");
         drop(lock);
         assert!(!run.join(LOCK_FILE).exists());
 
         // A live process (this test's parent shell is not ours, so use pid 1) holds it.
         std::fs::write(run.join(LOCK_FILE), "1\n").unwrap();
-        let e = FolderLock::acquire(&run, "run folder").unwrap_err().to_string();
+        let e = FolderLock::acquire(&run, "run folder")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("wcmi process 1"), "{e}");
 
         // A dead owner's lock and temporary files are cleaned up.

@@ -42,8 +42,44 @@ fn negative_numbers_and_value_lists_name_the_flag() {
         &["--seed", "'-1'"],
     );
     fails_with(
-        &["train-supervised", "--dataset", "mnist", "--eps", "-inf"],
+        &[
+            "train-supervised",
+            "--dataset",
+            "mnist",
+            "--adversarial",
+            "--eps",
+            "-inf",
+        ],
         &["--eps", "must be a finite number ≥ 0, got -inf"],
+    );
+    // Flags the run would ignore are refused.
+    fails_with(
+        &["train-supervised", "--dataset", "mnist", "--eps", "0.1"],
+        &["--eps", "attacks nothing", "--adversarial"],
+    );
+    fails_with(
+        &[
+            "train-supervised",
+            "--dataset",
+            "mnist",
+            "--random-start",
+            "false",
+        ],
+        &["--random-start", "attacks nothing"],
+    );
+    fails_with(
+        &[
+            "train-supervised",
+            "--dataset",
+            "mnist",
+            "--val-fraction",
+            "0",
+            "--data-dir",
+            "../shared/data",
+            "--out",
+            "/tmp/wcmi-test-never-written",
+        ],
+        &["--val-fraction", "holds out no validation images"],
     );
     fails_with(
         &["evaluate", "--checkpoint", "x", "--norm", "l3"],
@@ -51,11 +87,14 @@ fn negative_numbers_and_value_lists_name_the_flag() {
     );
     fails_with(
         &["evaluate", "--checkpoint", "x", "--attack", "nope"],
-        &["--attack", "possible values: pgd, fgsm, apgd-ce, apgd-dlr, strong"],
+        &[
+            "--attack",
+            "possible values: pgd, fgsm, apgd-ce, apgd-dlr, strong",
+        ],
     );
     // A folder where a file belongs is named as such; an OS error is shown once.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
+    std::fs::create_dir_all(dir.path().join("mnist/train-images-idx3-ubyte.gz")).unwrap();
     let data = dir.path().to_str().unwrap();
     fails_with(
         &["data", "info", "mnist", "--data-dir", data],
@@ -303,11 +342,13 @@ fn training_splits_smaller_than_a_batch() {
             "--data-dir",
             data,
             "--train-limit",
-            "300",
+            "10",
+            "--batch-size",
+            "2",
             "--out",
             out,
         ],
-        &["--batch-size", "128 exceeds the 30 validation images"],
+        &["--train-limit", "the validation split holds 1 image(s)"],
     );
     assert!(!Path::new(out).join("model.safetensors").exists());
 }

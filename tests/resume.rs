@@ -62,13 +62,29 @@ fn resumed_training_matches_uninterrupted_training() {
             epochs: 4,
             ..config.run
         },
-        ..config
+        ..config.clone()
     };
     let e = classifier::train(&data, &other, &interrupted, true, device)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("resume.safetensors") && e.contains("different run"),
+        e.contains("resume.safetensors")
+            && e.contains("different run (lr: 0.01 here, 0.001 in the run)"),
+        "{e}"
+    );
+    // Fewer epochs than finished: refused, pointing at the kept model.
+    let fewer = ClassifierConfig {
+        run: RunSettings {
+            epochs: 2,
+            ..config.run
+        },
+        ..config
+    };
+    let e = classifier::train(&data, &fewer, &interrupted, true, device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--epochs: 2 is fewer than the 3 epochs") && e.contains("model.safetensors"),
         "{e}"
     );
 }

@@ -85,9 +85,9 @@ pub struct ThreatArgs {
     /// PGD step size α (default: the dataset's).
     #[arg(long, allow_hyphen_values = true)]
     pub step_size: Option<f64>,
-    /// Norm of the threat ball.
-    #[arg(long, value_enum, default_value = "linf")]
-    pub norm: Norm,
+    /// Norm of the threat ball [default: linf].
+    #[arg(long, value_enum)]
+    pub norm: Option<Norm>,
 }
 
 impl ThreatArgs {
@@ -99,12 +99,13 @@ impl ThreatArgs {
         restarts: usize,
     ) -> anyhow::Result<AttackConfig> {
         let defaults = dataset.threat();
+        let norm = self.norm.unwrap_or(Norm::Linf);
         anyhow::ensure!(
-            self.norm == Norm::Linf || self.eps.is_some(),
+            norm == Norm::Linf || self.eps.is_some(),
             "--eps: the dataset defaults are ℓ∞ radii; give one with --norm l2"
         );
         let config = AttackConfig {
-            norm: self.norm,
+            norm,
             eps: self.eps.unwrap_or(defaults.eps),
             steps: self.steps.unwrap_or(defaults.steps),
             step_size: self.step_size.unwrap_or(defaults.step_size),
@@ -118,6 +119,21 @@ impl ThreatArgs {
 }
 
 impl ThreatArgs {
+    /// Refuses threat flags given to a command that will not attack (`needs` says what would
+    /// make it attack), instead of accepting and ignoring them.
+    pub fn refuse_unused(&self, needs: &str) -> anyhow::Result<()> {
+        let given = [
+            ("--eps", self.eps.is_some()),
+            ("--steps", self.steps.is_some()),
+            ("--step-size", self.step_size.is_some()),
+            ("--norm", self.norm.is_some()),
+        ];
+        match given.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => anyhow::bail!("{flag}: this run attacks nothing; it needs {needs}"),
+            None => Ok(()),
+        }
+    }
+
     /// The training attack: as [`ThreatArgs::config`], with the preset's fewer PGD steps unless
     /// steps or step size were given explicitly.
     pub fn training_config(

@@ -125,6 +125,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         args.checkpoint.display(),
         expected
     );
+    if args.attack.is_empty() {
+        args.threat.refuse_unused("--attack")?;
+    }
     let attacks = attacks(&args, dataset)?;
     let data = global.load_dataset(dataset, device)?;
     let test = match args.limit {

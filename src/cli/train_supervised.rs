@@ -23,9 +23,9 @@ pub struct Args {
     pub adversarial: bool,
     #[command(flatten)]
     pub threat: ThreatArgs,
-    /// Start the training PGD at a random point of the ball (Madry et al.).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub random_start: bool,
+    /// Start the training PGD at a random point of the ball (Madry et al.) [default: true].
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub random_start: Option<bool>,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
@@ -43,7 +43,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         true => {
             let training = args.threat.training_config(
                 args.dataset,
-                args.random_start,
+                args.random_start.unwrap_or(true),
                 preset.train_pgd_steps,
             )?;
             ClassifierConfig {
@@ -53,7 +53,14 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
                 ..config
             }
         }
-        false => config,
+        false => {
+            args.threat.refuse_unused("--adversarial")?;
+            anyhow::ensure!(
+                args.random_start.is_none(),
+                "--random-start: this run attacks nothing; it needs --adversarial"
+            );
+            config
+        }
     };
     config.validate()?;
     let data = global.load_dataset(args.dataset, device)?;

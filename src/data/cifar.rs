@@ -9,8 +9,8 @@ use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use flate2::read::GzDecoder;
 use std::io::Read;
-use tch::Tensor;
 use std::path::{Path, PathBuf};
+use tch::Tensor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
@@ -291,7 +291,9 @@ mod tests {
         let third = dir.path().join("data_batch_3.bin");
         std::fs::write(&first, [record(1), record(2)].concat()).unwrap();
         std::fs::write(&third, [record(4), record(12)].concat()).unwrap();
-        let e = read_binary(&[first.clone(), third]).unwrap_err().to_string();
+        let e = read_binary(&[first.clone(), third])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("data_batch_3.bin") && e.contains("label 12 at index 1"),
             "{e}"

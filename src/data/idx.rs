@@ -60,8 +60,13 @@ pub fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<IdxArray> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected: usize = dims.iter().product();
     let got = bytes.len() - header_len;
+    let Some(expected) = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(Error::data(
+            path,
+            format!("the header declares {dims:?}, more bytes than any file holds"),
+        ));
+    };
     if got < expected {
         return Err(Error::data(
             path,

@@ -150,13 +150,21 @@ fn claim_folder(out: &Path, config: &ReproduceConfig) -> Result<()> {
         if saved.as_ref() == Some(config) {
             return Ok(());
         }
-        if saved.map(|s| s.identity()) != Some(config.identity()) {
+        if saved.as_ref().map(|s| s.identity()) != Some(config.identity()) {
+            let differences = match saved {
+                Some(saved) => {
+                    let json = |c: &ReproduceConfig| {
+                        serde_json::to_value(c.identity()).unwrap_or_default()
+                    };
+                    crate::train::run::differing_settings(&json(&saved), &json(config)).join(", ")
+                }
+                None => "its config.json is not a reproduction of this version".to_string(),
+            };
             return Err(Error::invalid(
                 "--out",
                 format!(
-                    "{} holds a reproduction with other settings ({}); choose another --out",
+                    "{} holds a reproduction with other settings ({differences}); choose another --out",
                     out.display(),
-                    text.trim()
                 ),
             ));
         }

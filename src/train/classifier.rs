@@ -181,6 +181,16 @@ pub fn train(
 ) -> Result<Outcome> {
     config.validate()?;
     let parts = config.run.split(data)?;
+    if parts.validation.is_empty() && config.selection != Selection::Last {
+        return Err(Error::invalid(
+            "--val-fraction",
+            format!(
+                "{} holds out no validation images, but the kept epoch is chosen on them (never \
+                 on training or test images); give a larger fraction",
+                config.run.val_fraction
+            ),
+        ));
+    }
 
     seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);

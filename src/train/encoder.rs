@@ -201,22 +201,23 @@ pub fn train(
 ) -> Result<EncoderOutcome> {
     config.validate()?;
     let parts = config.run.split(data)?;
-    let val_batches: Vec<Tensor> =
-        epoch_batches(&parts.validation, config.run.batch_size, None, true)
-            .into_iter()
-            .take(config.val_batches)
-            .collect();
-    if config.val_batches > 0 && val_batches.is_empty() {
+    // Validation Î is estimated on whole batches; a validation split smaller than one batch
+    // is used as a single smaller batch (InfoNCE is then capped at the log of its size).
+    let val_batch_size = config.run.batch_size.min(parts.validation.len());
+    if config.val_batches > 0 && val_batch_size < 2 {
         return Err(Error::invalid(
-            "--batch-size",
+            "--train-limit",
             format!(
-                "{} exceeds the {} validation images, and MI is estimated on whole batches; \
-                 lower it or train on more images (--train-limit)",
-                config.run.batch_size,
+                "the validation split holds {} image(s); MI needs batches of at least 2, so \
+                 train on more images",
                 parts.validation.len()
             ),
         ));
     }
+    let val_batches: Vec<Tensor> = epoch_batches(&parts.validation, val_batch_size, None, true)
+        .into_iter()
+        .take(config.val_batches)
+        .collect();
     let spec = config.model_spec(data.train.image_shape());
     seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);

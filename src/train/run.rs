@@ -121,14 +121,53 @@ pub struct Progress {
     pub best_score: f64,
 }
 
-/// A run's configuration with its epoch count removed: resuming may extend the epochs but
-/// must otherwise continue the same experiment.
-fn without_epochs(config: &serde_json::Value) -> serde_json::Value {
-    let mut config = config.clone();
-    if let Some(map) = config.as_object_mut() {
-        map.remove("epochs");
+/// The settings in which a saved run's configuration differs from this one's, as
+/// `key: this here, that in the run` (nested keys dotted); the epoch count may differ
+/// (resuming may extend it).
+pub fn differing_settings(saved: &serde_json::Value, this: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_differences("", saved, this, &mut out);
+    out
+}
+
+fn collect_differences(
+    path: &str,
+    saved: &serde_json::Value,
+    this: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    let null = serde_json::Value::Null;
+    match (saved.as_object(), this.as_object()) {
+        (Some(saved), Some(this)) => {
+            let mut keys: Vec<&String> = saved.keys().chain(this.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys
+                .into_iter()
+                .filter(|k| !(path.is_empty() && *k == "epochs"))
+            {
+                let nested = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let (a, b) = (
+                    saved.get(key).unwrap_or(&null),
+                    this.get(key).unwrap_or(&null),
+                );
+                collect_differences(&nested, a, b, out);
+            }
+        }
+        _ if saved != this => {
+            let name = if path.is_empty() {
+                "configuration"
+            } else {
+                path
+            };
+            out.push(format!("{name}: {this} here, {saved} in the run"));
+        }
+        _ => {}
     }
-    config
 }
 
 /// Starts a run in `out_dir`, or with `resume` continues it from its state checkpoint (when one
@@ -153,12 +192,33 @@ pub fn start(
         return Ok(fresh);
     }
     let (saved, tensors) = checkpoint::read(&files.resume)?;
-    if saved.model != info.model || without_epochs(&saved.config) != without_epochs(&info.config) {
+    let differences = differing_settings(&saved.config, &info.config);
+    if saved.model != info.model || !differences.is_empty() {
+        let what = if differences.is_empty() {
+            format!(
+                "model {} here, {} there",
+                info.model.name(),
+                saved.model.name()
+            )
+        } else {
+            differences.join(", ")
+        };
         return Err(Error::checkpoint(
             &files.resume,
             format!(
-                "was written by a different run ({}); --resume needs the same settings, or choose another --out",
-                saved.config
+                "was written by a different run ({what}); --resume needs the same settings, or choose another --out"
+            ),
+        ));
+    }
+    let epochs = info.config["epochs"].as_u64().unwrap_or(u64::MAX) as usize;
+    if saved.epoch > epochs {
+        return Err(Error::invalid(
+            "--epochs",
+            format!(
+                "{epochs} is fewer than the {} epochs {} has finished; its kept model is {}",
+                saved.epoch,
+                files.resume.display(),
+                files.best.display()
             ),
         ));
     }
