@@ -22,7 +22,8 @@ pub enum AttackName {
     ApgdCe,
     /// APGD on the DLR loss.
     ApgdDlr,
-    /// Per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR.
+    /// Per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR, run as
+    /// a cascade (each attack on the images the previous ones left correctly classified).
     Strong,
 }
 
@@ -134,13 +135,13 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         Some(n) => data.test.head(n as i64),
         None => data.test,
     };
-    let report = robustness::evaluate(
-        loaded.network.classifier()?,
-        &test,
-        None,
-        args.batch_size,
-        &attacks,
-    )?;
+    let model = loaded.network.classifier()?;
+    let report = if args.attack.contains(&AttackName::Strong) {
+        let all: Vec<i64> = (0..test.len()).collect();
+        robustness::cascade(model, &test, &all, args.batch_size, &attacks)?
+    } else {
+        robustness::evaluate(model, &test, None, args.batch_size, &attacks)?
+    };
     let mut rows = vec![vec![
         "natural".to_string(),
         format!("{:.2}", 100.0 * report.natural_accuracy),
@@ -165,7 +166,12 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         loaded.info.model.name(),
         report.examples
     );
-    print!("{}", table::markdown(&["attack", "accuracy %"], &rows));
+    let column = if report.cascade {
+        "accuracy % (after this attack and those above)"
+    } else {
+        "accuracy %"
+    };
+    print!("{}", table::markdown(&["attack", column], &rows));
     let out = args
         .out
         .clone()

@@ -13,7 +13,7 @@ use crate::attack::AttackConfig;
 use crate::checkpoint;
 use crate::data::{split, Dataset, DatasetName};
 use crate::error::{Error, Result};
-use crate::eval::robustness::{cascade_accuracy, evaluate};
+use crate::eval::robustness::{cascade, evaluate};
 use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
 use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
@@ -219,7 +219,8 @@ impl Trial<'_> {
             let strong_accuracy = (!strong.is_empty())
                 .then(|| {
                     let suite = strong_suite(&self.grid.attack, 5, 100);
-                    cascade_accuracy(model, &self.data.test, &strong, 500, &suite)
+                    cascade(model, &self.data.test, &strong, 500, &suite)
+                        .map(|r| r.worst_case_accuracy)
                 })
                 .transpose()?;
             Ok(CellResult {
