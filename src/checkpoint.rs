@@ -327,9 +327,25 @@ mod tests {
         for (name, t) in named_variables(&vs) {
             assert!(t.equal(&other.variables()[&name]), "{name}");
         }
-        // Without embedded metadata the sidecar is used.
-        std::fs::remove_file(sidecar_path(&path)).unwrap();
+        // An edited sidecar does not override the embedded description (a warning says so).
+        let edited = std::fs::read_to_string(sidecar_path(&path))
+            .unwrap()
+            .replace("\"epoch\": 7", "\"epoch\": 9");
+        std::fs::write(sidecar_path(&path), edited).unwrap();
         assert_eq!(read(&path).unwrap().0.epoch, 7);
+        // A safetensors file without embedded metadata is read with its sidecar.
+        let plain = dir.path().join("plain.safetensors");
+        let bytes = safetensors::serialize(
+            [(
+                "w".to_string(),
+                TensorView::new(Dtype::F32, vec![1], &[0u8; 4]).unwrap(),
+            )],
+            None,
+        )
+        .unwrap();
+        std::fs::write(&plain, bytes).unwrap();
+        std::fs::copy(sidecar_path(&path), sidecar_path(&plain)).unwrap();
+        assert_eq!(read(&plain).unwrap().0.epoch, 9);
     }
 
     #[test]

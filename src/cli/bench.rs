@@ -115,18 +115,31 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The CPU's name with its family and model numbers: virtual machines often report only a
+/// brand ("AMD EPYC"), and kernels differ between generations of one brand.
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let name = field("model name").unwrap_or_else(|| "unknown CPU".to_string());
+    match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name,
+    }
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        matches!(
+            global.device,
+            super::common::DeviceChoice::Auto | super::common::DeviceChoice::Cpu
+        ),
+        "--device: bench times CPU steps only (both sides run on the CPU)"
+    );
     let threads = global
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -65,6 +65,11 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         ))
     });
     let results = if args.report_only {
+        anyhow::ensure!(
+            args.train_limit.is_none() && args.trials == 1 && global.seed == 0,
+            "--report-only reports what the folder's own settings produced; drop --train-limit, \
+             --trials and --seed"
+        );
         reproduce::report_so_far(&out)?
     } else {
         let data = global.load_dataset(args.dataset, device)?;
