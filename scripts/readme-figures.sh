@@ -12,7 +12,8 @@
 # encoders; on the worst-case encoder MLP and linear heads trained standardly (last epoch),
 # standardly with early stopping (E.S., MLP) and adversarially (E.S.); on DIM the adversarial
 # MLP head. Each head is evaluated on all 10,000 test images under the paper's PGD (by
-# train-head) and under the strong suite on the first 1,000 (`evaluate --attack strong`).
+# train-head) and under the strong suite on the first 1,000 (`evaluate --attack strong`, a
+# cascade: accuracy after each attack and those before it).
 # Every step resumes or is skipped when its result exists, so rerunning completes a folder.
 #
 # Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (seeds at once,
@@ -62,8 +63,8 @@ headline_seed() {
   local dir=$root/$preset/mnist-seed$seed
   encoder "$dir" worst-case
   local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
-  head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial --early-stop
   head "$dir" worst-case-mlp-standard "$wc" mlp standard
+  head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial --early-stop
   encoder "$dir" dim
   head "$dir" dim-mlp-adversarial "$dim" mlp adversarial --early-stop
   head "$dir" worst-case-mlp-standard-es "$wc" mlp standard --early-stop

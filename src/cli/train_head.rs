@@ -60,7 +60,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         head: args.head,
         encoder: Some(args.encoder.clone()),
         adversarial: (args.training == Training::Adversarial).then_some(training),
-        validation_attack: Some(evaluation),
+        // Only an epoch chosen by PGD accuracy, or adversarial training's log, needs the
+        // validation attack every epoch (as in `reproduce`).
+        validation_attack: (args.early_stop || args.training == Training::Adversarial)
+            .then_some(evaluation),
         selection: if args.early_stop {
             Selection::BestAdversarial
         } else {
