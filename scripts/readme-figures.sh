@@ -13,7 +13,9 @@
 # standardly with early stopping (E.S., MLP) and adversarially (E.S.); on DIM the adversarial
 # MLP head. Each head is evaluated on all 10,000 test images under the paper's PGD (by
 # train-head) and under the strong suite on the first 1,000 (`evaluate --attack strong`, a
-# cascade: accuracy after each attack and those before it).
+# cascade: accuracy after each attack and those before it); once every cell of a seed is
+# trained, each head also under AutoAttack's standard suite on the same 1,000
+# (`evaluate --attack autoattack`, with its gradient-masking flags).
 # Every step resumes or is skipped when its result exists, so rerunning completes a folder.
 #
 # Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (seeds at once,
@@ -33,7 +35,8 @@ build() {
   commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo -dirty)
   mkdir -p "$root/bin"
   wcmi=$root/bin/wcmi-$commit
-  cp target/release/wcmi "$wcmi"
+  # Through a rename: a copy in use by a running seed is replaced, not written into.
+  cp target/release/wcmi "$wcmi.tmp.$$" && mv -f "$wcmi.tmp.$$" "$wcmi"
 }
 
 # head DIR NAME ENCODER HEAD TRAINING [--early-stop]: one head, its PGD and strong evaluation.
@@ -48,6 +51,15 @@ head() {
   if [ ! -f "$out/strong.json" ]; then
     "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack strong --limit 1000 \
       --threads "$threads" --out "$out/strong.json"
+  fi
+}
+
+# autoattack DIR NAME: AutoAttack's standard suite on a trained head.
+autoattack() {
+  local out=$1/$2
+  if [ ! -f "$out/autoattack.json" ]; then
+    "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack autoattack --limit 1000 \
+      --threads "$threads" --out "$out/autoattack.json"
   fi
 }
 
@@ -70,13 +82,18 @@ headline_seed() {
   head "$dir" worst-case-mlp-standard-es "$wc" mlp standard --early-stop
   head "$dir" worst-case-linear-standard "$wc" linear standard
   head "$dir" worst-case-linear-adversarial "$wc" linear adversarial --early-stop
+  local cell
+  for cell in worst-case-mlp-standard worst-case-mlp-adversarial dim-mlp-adversarial \
+    worst-case-mlp-standard-es worst-case-linear-standard worst-case-linear-adversarial; do
+    autoattack "$dir" "$cell"
+  done
 }
 
 headline() {
   local seeds=("$@")
   [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
   build
-  export -f headline_seed head encoder
+  export -f headline_seed head encoder autoattack
   export root preset threads wcmi
   printf '%s\n' "${seeds[@]}" |
     xargs -P "$jobs" -I{} bash -c 'headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \

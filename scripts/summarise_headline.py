@@ -2,7 +2,8 @@
 """Mean ± std over seeds of the headline cells that scripts/readme-figures.sh measured.
 
 Reads DIR/mnist-seed*/<cell>/eval-mnist.json (natural and the paper's PGD on the test set, as
-train-head writes it) and strong.json (`evaluate --attack strong` on the first 1,000), and the
+train-head writes it), strong.json and autoattack.json (`evaluate --attack strong` and
+`--attack autoattack` on the first 1,000, with the masking flags AutoAttack's suite raised), and the
 encoders' last log lines; prints a Markdown table, one value per seed in brackets.
 """
 import json
@@ -32,10 +33,13 @@ def mean_std(values):
 def main(root: Path) -> None:
     seeds = sorted(root.glob("mnist-seed*"), key=lambda p: int(p.name.removeprefix("mnist-seed")))
     print(f"seeds: {', '.join(p.name.removeprefix('mnist-seed') for p in seeds)}\n")
-    print("| encoder | head | natural % [paper] | PGD-10 % [paper] | strong % (first 1,000) |")
-    print("|---|---|---|---|---|")
+    print(
+        "| encoder | head | natural % [paper] | PGD-10 % [paper] | strong % (first 1,000) "
+        "| AutoAttack % (first 1,000) | masking flags |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, encoder, head, (paper_nat, paper_adv) in CELLS:
-        natural, pgd, strong = [], [], []
+        natural, pgd, strong, autoattack, flags = [], [], [], [], []
         for seed in seeds:
             cell = seed / name
             if (cell / "eval-mnist.json").is_file():
@@ -44,9 +48,14 @@ def main(root: Path) -> None:
                 pgd.append(100 * result["worst_case_accuracy"])
             if (cell / "strong.json").is_file():
                 strong.append(100 * json.loads((cell / "strong.json").read_text())["worst_case_accuracy"])
+            if (cell / "autoattack.json").is_file():
+                result = json.loads((cell / "autoattack.json").read_text())
+                autoattack.append(100 * result["worst_case_accuracy"])
+                flags.append(len(result["masking"]["flags"]))
         print(
             f"| {encoder} | {head} | {mean_std(natural)} [{paper_nat}] "
-            f"| {mean_std(pgd)} [{paper_adv}] | {mean_std(strong)} |"
+            f"| {mean_std(pgd)} [{paper_adv}] | {mean_std(strong)} | {mean_std(autoattack)} "
+            f"| {'none' if flags and not any(flags) else ', '.join(map(str, flags)) or '–'} |"
         )
     print("\n| encoder | last epoch: training Î, validation Î, worst-case Î (nats), per seed |")
     print("|---|---|")

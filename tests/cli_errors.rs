@@ -89,8 +89,19 @@ fn negative_numbers_and_value_lists_name_the_flag() {
         &["evaluate", "--checkpoint", "x", "--attack", "nope"],
         &[
             "--attack",
-            "possible values: pgd, fgsm, apgd-ce, apgd-dlr, strong",
+            "possible values: pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, square, strong, autoattack",
         ],
+    );
+    fails_with(
+        &[
+            "evaluate",
+            "--checkpoint",
+            "x",
+            "--attack",
+            "pgd",
+            "--sanity",
+        ],
+        &["--sanity", "add --attack strong or autoattack"],
     );
     // A folder where a file belongs is named as such; an OS error is shown once.
     let dir = tempfile::tempdir().unwrap();

@@ -70,3 +70,26 @@ fn jsd_ranks_three_correlations_correctly() {
         .collect();
     assert!(values[0] < values[1] && values[1] < values[2], "{values:?}");
 }
+
+/// On the Gaussian mixture with g(x) = sign(θᵀx), whose gradient is zero, PGD finds no
+/// vulnerability at all while the black-box search finds it, within its interval of the exact
+/// value at ε = 0.2 (0.081 nats, Theorem 3.2) or at least clearly above zero.
+#[test]
+fn black_box_search_finds_the_vulnerability_pgd_misses() {
+    use wcmi::eval::mixture_check::{self, MixtureCheck};
+    use wcmi::mi::worst_case::AttackGradient;
+    tch::set_num_threads(1);
+    let rows = mixture_check::run(
+        &MixtureCheck::default(),
+        &[0.2],
+        &[AttackGradient::Representation, AttackGradient::BlackBox],
+    )
+    .unwrap();
+    let (pgd, search) = (&rows[0], &rows[1]);
+    assert!(pgd.estimated_vulnerability.abs() <= pgd.ci95, "{pgd:?}");
+    assert!(search.estimated_vulnerability > 3.0 * search.ci95, "{search:?}");
+    assert!(
+        search.estimated_vulnerability <= search.exact_vulnerability + 3.0 * search.ci95,
+        "{search:?}"
+    );
+}

@@ -1,7 +1,12 @@
 //! The real datasets in ../shared/data load with their published sizes and statistics, and a
-//! short supervised run on a small MNIST subset learns.
+//! short supervised run on a small MNIST subset learns, and falls to AutoAttack with no
+//! gradient-masking flag raised.
 use std::path::Path;
+use wcmi::attack::classifier::autoattack_suite;
+use wcmi::checkpoint;
 use wcmi::data::{Dataset, DatasetName};
+use wcmi::eval::masking::{self, MaskingChecks};
+use wcmi::eval::robustness::cascade;
 use wcmi::train::classifier::{self, ClassifierConfig};
 use wcmi::train::RunSettings;
 
@@ -66,4 +71,20 @@ fn supervised_training_learns_an_mnist_subset() {
         "validation accuracy {}",
         outcome.best_score
     );
+    // A standard classifier has no robustness at the paper's ε = 0.3: AutoAttack (with fewer
+    // Square queries, which only run on what survives the gradient attacks) breaks every
+    // image, and nothing looks like masking.
+    let loaded = checkpoint::load_model(&outcome.checkpoint, tch::Device::Cpu).unwrap();
+    let model = loaded.network.classifier().unwrap();
+    let first: Vec<i64> = (0..100).collect();
+    let threat = DatasetName::Mnist.threat();
+    let paper = wcmi::attack::AttackConfig::linf(threat.eps, threat.steps, threat.step_size);
+    let suite = autoattack_suite(&paper, 100, 500);
+    let report = cascade(model, &data.test, &first, 100, &suite).unwrap();
+    assert!(report.natural_accuracy > 0.8, "{report:?}");
+    assert!(report.worst_case_accuracy < 0.03, "{report:?}");
+    let zero = masking::zero_gradient_images(model, &data.test, &first, 100).unwrap();
+    let checks = MaskingChecks::new(zero, &report, None);
+    assert!(checks.flags.is_empty(), "{:?}", checks.flags);
+    assert_eq!(report.samples.len(), 100);
 }

@@ -1,9 +1,21 @@
 //! Attacks on a classifier's loss: the objective of evaluation and of adversarial training.
-use super::{apgd, fgsm, losses, pgd, AttackConfig};
-use crate::error::Result;
+use super::{apgd, fgsm, losses, pgd, square, AttackConfig};
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+/// Target classes of APGD-T: the 9 highest-scoring wrong classes (AutoAttack's standard),
+/// fewer when the classifier has fewer.
+pub const APGD_T_TARGETS: i64 = 9;
+/// Queries of Square in AutoAttack's standard version.
+pub const SQUARE_QUERIES: usize = 5_000;
+/// Iterations of each APGD run in AutoAttack's standard version.
+pub const AUTOATTACK_STEPS: usize = 100;
+/// Added to the loss of a misclassified point, so that APGD keeps a point that fools the
+/// classifier over any that does not (AutoAttack returns the fooling iterate, not the one of
+/// highest loss). Constant almost everywhere: the gradient is unchanged.
+const FOOLED_BONUS: f64 = 1e4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -16,6 +28,11 @@ pub enum Method {
     ApgdCe,
     /// APGD on the difference-of-logits-ratio loss.
     ApgdDlr,
+    /// APGD on the targeted DLR loss, toward each of the highest-scoring wrong classes in turn
+    /// ([`APGD_T_TARGETS`]), each run on the samples the previous targets left unbroken.
+    ApgdT,
+    /// Square, the black-box random search, on the negative margin.
+    Square,
 }
 
 /// An attack method with its settings.
@@ -44,6 +61,8 @@ impl ClassifierAttack {
             Method::Fgsm => "FGSM".to_string(),
             Method::ApgdCe => format!("APGD-CE-{}{restarts}", c.steps),
             Method::ApgdDlr => format!("APGD-DLR-{}{restarts}", c.steps),
+            Method::ApgdT => format!("APGD-T-{}{restarts}", c.steps),
+            Method::Square => format!("Square-{}{restarts}", c.steps),
         }
     }
 
@@ -54,10 +73,102 @@ impl ClassifierAttack {
         match self.method {
             Method::Pgd => pgd(&ce, x, &self.config),
             Method::Fgsm => fgsm(&ce, x, &self.config),
-            Method::ApgdCe => apgd(&ce, x, &self.config),
+            Method::ApgdCe => {
+                let ce = fooled_first(model, y, |z: &Tensor| losses::cross_entropy(z, y));
+                apgd(&ce, x, &self.config)
+            }
             Method::ApgdDlr => apgd(&dlr, x, &self.config),
+            Method::ApgdT => apgd_targeted(model, x, y, &self.config),
+            Method::Square => {
+                let margin = |x: &Tensor| losses::negative_margin(&model.forward_t(x, false), y);
+                square(&margin, x, &self.config, Some(0.0))
+            }
         }
     }
+}
+
+/// The objective `loss(logits)` plus [`FOOLED_BONUS`] where the classifier is fooled.
+fn fooled_first<'a>(
+    model: &'a dyn ModuleT,
+    y: &'a Tensor,
+    loss: impl Fn(&Tensor) -> Tensor + 'a,
+) -> impl Fn(&Tensor) -> Tensor + 'a {
+    move |x: &Tensor| {
+        let logits = model.forward_t(x, false);
+        let fooled = logits.argmax(-1, false).ne_tensor(y).to_kind(Kind::Float);
+        loss(&logits) + fooled * FOOLED_BONUS
+    }
+}
+
+/// APGD-T: for the k-th highest-scoring class at the clean point (k = 2, 3, …), APGD on the
+/// targeted DLR loss toward it, on the samples no earlier target broke.
+fn apgd_targeted(
+    model: &dyn ModuleT,
+    x: &Tensor,
+    y: &Tensor,
+    config: &AttackConfig,
+) -> Result<Tensor> {
+    let clean = tch::no_grad(|| model.forward_t(x, false));
+    let classes = clean.size()[1];
+    if classes < 4 {
+        return Err(Error::invalid(
+            "attack",
+            format!("APGD-T's targeted DLR loss needs at least 4 classes, the model has {classes}"),
+        ));
+    }
+    let order = clean.argsort(-1, true);
+    let mut adversarial = x.detach().copy();
+    let mut held = clean.argmax(-1, false).eq_tensor(y);
+    for k in 1..=APGD_T_TARGETS.min(classes - 1) {
+        let alive = held.nonzero().squeeze_dim(1);
+        if alive.size()[0] == 0 {
+            break;
+        }
+        let (xa, ya) = (x.index_select(0, &alive), y.index_select(0, &alive));
+        let targets = order.select(1, k).index_select(0, &alive);
+        let objective = fooled_first(model, &ya, |z: &Tensor| {
+            losses::targeted_dlr(z, &ya, &targets)
+        });
+        let x_adv = apgd(&objective, &xa, config)?;
+        let still = tch::no_grad(|| {
+            model
+                .forward_t(&x_adv, false)
+                .argmax(-1, false)
+                .eq_tensor(&ya)
+        });
+        adversarial = adversarial.index_copy(0, &alive, &x_adv);
+        held = held.index_put(&[Some(alive)], &still, false);
+    }
+    Ok(adversarial)
+}
+
+/// AutoAttack's standard version (Croce & Hein 2020) as wcmi runs it: APGD-CE and APGD-T
+/// (`apgd_steps` iterations, random start), then Square (`queries` queries), in this order as
+/// a cascade, each with `base.restarts` runs. The standard settings are
+/// [`AUTOATTACK_STEPS`], [`SQUARE_QUERIES`] and one run. FAB-T is not among them (see the
+/// README's evaluation section).
+pub fn autoattack_suite(
+    base: &AttackConfig,
+    apgd_steps: usize,
+    queries: usize,
+) -> Vec<ClassifierAttack> {
+    let apgd = AttackConfig {
+        steps: apgd_steps,
+        random_start: true,
+        ..*base
+    };
+    let square = AttackConfig {
+        steps: queries,
+        ..apgd
+    };
+    [
+        (Method::ApgdCe, apgd),
+        (Method::ApgdT, apgd),
+        (Method::Square, square),
+    ]
+    .into_iter()
+    .map(|(method, config)| ClassifierAttack { method, config })
+    .collect()
 }
 
 /// The strong evaluation: the given PGD as is, PGD with random starts and `restarts` runs,

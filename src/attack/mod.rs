@@ -6,9 +6,11 @@ pub mod apgd;
 pub mod classifier;
 pub mod losses;
 pub mod pgd;
+pub mod square;
 
 pub use apgd::apgd;
 pub use pgd::{fgsm, pgd};
+pub use square::square;
 
 use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use serde::{Deserialize, Serialize};

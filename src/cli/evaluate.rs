@@ -2,11 +2,14 @@
 //! printed as a table and written as JSON.
 use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
-use crate::attack::classifier::{strong_suite, ClassifierAttack, Method};
+use crate::attack::classifier::{
+    autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
+};
 use crate::checkpoint;
 use crate::data::DatasetName;
+use crate::eval::masking::{self, MaskingChecks};
 use crate::eval::robustness::{self, RobustnessReport};
-use crate::report::table;
+use crate::report::{plot, table};
 use anyhow::Context;
 use clap::ValueEnum;
 use serde::Serialize;
@@ -22,9 +25,23 @@ pub enum AttackName {
     ApgdCe,
     /// APGD on the DLR loss.
     ApgdDlr,
+    /// APGD on the targeted DLR loss toward each of the 9 highest-scoring wrong classes.
+    ApgdT,
+    /// Square, the black-box random search (--queries queries).
+    Square,
     /// Per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR, run as
     /// a cascade (each attack on the images the previous ones left correctly classified).
     Strong,
+    /// AutoAttack's standard version: APGD-CE, APGD-T and Square as a cascade (FAB-T is left
+    /// out; see the README).
+    Autoattack,
+}
+
+impl AttackName {
+    /// Suites run as a cascade and come with the gradient-masking checks.
+    fn is_suite(self) -> bool {
+        matches!(self, AttackName::Strong | AttackName::Autoattack)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,8 +65,15 @@ pub struct Args {
     #[arg(long)]
     pub random_start: bool,
     /// Iterations of APGD.
-    #[arg(long, default_value_t = 100, value_parser = positive, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = AUTOATTACK_STEPS, value_parser = positive, allow_hyphen_values = true)]
     pub apgd_steps: usize,
+    /// Queries of Square.
+    #[arg(long, default_value_t = SQUARE_QUERIES, value_parser = positive, allow_hyphen_values = true)]
+    pub queries: usize,
+    /// Also run the sanity checks: accuracy against ε up to the radius where every image can
+    /// reach the same gray image, and PGD-100 against PGD-10; plotted beside the JSON.
+    #[arg(long)]
+    pub sanity: bool,
     /// Evaluate on the first N test images only.
     #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub limit: Option<usize>,
@@ -67,6 +91,9 @@ struct EvaluationResult {
     dataset: DatasetName,
     #[serde(flatten)]
     report: RobustnessReport,
+    /// Signs that the attacks failed (suites only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    masking: Option<MaskingChecks>,
 }
 
 fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAttack>> {
@@ -96,6 +123,20 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
                 method: Method::ApgdDlr,
                 config: apgd,
             }),
+            AttackName::ApgdT => out.push(ClassifierAttack {
+                method: Method::ApgdT,
+                config: apgd,
+            }),
+            AttackName::Square => out.push(ClassifierAttack {
+                method: Method::Square,
+                config: crate::attack::AttackConfig {
+                    steps: args.queries,
+                    ..base
+                },
+            }),
+            AttackName::Autoattack => {
+                out.extend(autoattack_suite(&base, args.apgd_steps, args.queries));
+            }
             AttackName::Strong => {
                 let paper = crate::attack::AttackConfig {
                     random_start: false,
@@ -111,6 +152,11 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    let suite = args.attack.iter().any(|a| a.is_suite());
+    anyhow::ensure!(
+        !args.sanity || suite,
+        "--sanity: the sanity checks come with a suite; add --attack strong or autoattack"
+    );
     let loaded = checkpoint::load_model(&args.checkpoint, device)?;
     let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
         format!(
@@ -136,12 +182,22 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         None => data.test,
     };
     let model = loaded.network.classifier()?;
-    let report = if args.attack.contains(&AttackName::Strong) {
-        let all: Vec<i64> = (0..test.len()).collect();
+    let all: Vec<i64> = (0..test.len()).collect();
+    let report = if suite {
         robustness::cascade(model, &test, &all, args.batch_size, &attacks)?
     } else {
         robustness::evaluate(model, &test, None, args.batch_size, &attacks)?
     };
+    let masking = suite
+        .then(|| -> anyhow::Result<MaskingChecks> {
+            let zero = masking::zero_gradient_images(model, &test, &all, args.batch_size)?;
+            let sanity = args
+                .sanity
+                .then(|| masking::sanity(model, &test, &all, args.batch_size, &attacks[0].config))
+                .transpose()?;
+            Ok(MaskingChecks::new(zero, &report, sanity))
+        })
+        .transpose()?;
     let mut rows = vec![vec![
         "natural".to_string(),
         format!("{:.2}", 100.0 * report.natural_accuracy),
@@ -176,13 +232,67 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         .out
         .clone()
         .unwrap_or_else(|| default_result_path(&args.checkpoint, dataset));
+    if let Some(checks) = &masking {
+        print_checks(checks, &out)?;
+    }
     write_result(
         &args.checkpoint,
         loaded.info.model.name(),
         dataset,
         report,
+        masking,
         &out,
     )
+}
+
+/// Prints the masking checks' verdict and plots the sanity curve beside `out`.
+fn print_checks(checks: &MaskingChecks, out: &Path) -> anyhow::Result<()> {
+    if checks.flags.is_empty() {
+        println!("gradient-masking checks: no flag raised");
+    }
+    for flag in &checks.flags {
+        println!("FLAG: {flag}");
+    }
+    if let Some(sanity) = &checks.sanity {
+        println!(
+            "sanity: PGD-10 {:.2} %, PGD-100 {:.2} %; accuracy against ε: {}",
+            100.0 * sanity.pgd_10,
+            100.0 * sanity.pgd_100,
+            sanity
+                .curve
+                .iter()
+                .map(|(e, a)| format!("{e:.3} → {:.1} %", 100.0 * a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let chart = plot::Chart {
+            title: "Sanity check: accuracy under PGD-20 against the radius".to_string(),
+            x_label: "ε".to_string(),
+            y_label: "accuracy (%)".to_string(),
+            series: vec![
+                plot::Series {
+                    label: "PGD-20, random start".to_string(),
+                    points: sanity.curve.iter().map(|&(e, a)| (e, 100.0 * a)).collect(),
+                    mark: plot::Mark::Line,
+                },
+                plot::Series {
+                    label: "largest class (a constant prediction)".to_string(),
+                    points: [0.0, sanity.curve.last().map_or(0.0, |p| p.0)]
+                        .iter()
+                        .map(|&e| (e, 100.0 * sanity.chance))
+                        .collect(),
+                    mark: plot::Mark::Dashed,
+                },
+            ],
+        };
+        let name = out
+            .file_stem()
+            .map_or("evaluation".into(), |s| s.to_string_lossy().into_owned());
+        let stem = out.with_file_name(format!("{name}-sanity"));
+        let [png, svg] = plot::write(&chart, &stem)?;
+        println!("plotted: {} and {}", png.display(), svg.display());
+    }
+    Ok(())
 }
 
 /// Where an evaluation of `checkpoint` on `dataset` is written unless told otherwise.
@@ -196,6 +306,7 @@ pub fn write_result(
     model: &str,
     dataset: DatasetName,
     report: RobustnessReport,
+    masking: Option<MaskingChecks>,
     out: &Path,
 ) -> anyhow::Result<()> {
     let result = EvaluationResult {
@@ -203,6 +314,7 @@ pub fn write_result(
         model: model.to_string(),
         dataset,
         report,
+        masking,
     };
     write_json_atomic(out, &result)?;
     println!("written: {}", out.display());

@@ -5,6 +5,7 @@ use crate::atomic::write_json_atomic;
 use crate::eval::mixture_check::{self, MixtureCheck};
 use crate::mi::worst_case::AttackGradient;
 use crate::report::table;
+use clap::ValueEnum;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -22,14 +23,20 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let rows = mixture_check::run(
         &check,
         &args.eps,
-        &[AttackGradient::Representation, AttackGradient::Full],
+        &[
+            AttackGradient::Representation,
+            AttackGradient::Full,
+            AttackGradient::BlackBox,
+        ],
     )?;
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
                 format!("{:.2}", r.eps),
-                format!("{:?}", r.attack_gradient).to_lowercase(),
+                r.attack_gradient
+                    .to_possible_value()
+                    .map_or(String::new(), |v| v.get_name().to_string()),
                 format!("{:.4}", r.exact_vulnerability),
                 format!("{:.4} ± {:.4}", r.estimated_vulnerability, r.ci95),
                 format!("{:.4}", r.normal_mi),

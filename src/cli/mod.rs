@@ -42,7 +42,7 @@ pub enum Command {
     /// Estimate the MI between images and a model layer, normal or worst case.
     EstimateMi(estimate_mi::EstimateArgs),
     /// Normal and worst-case MI, representation vulnerability, and the Theorem 3.4 bound.
-    Vulnerability(estimate_mi::MiArgs),
+    Vulnerability(estimate_mi::VulnerabilityArgs),
     /// Estimated against exact representation vulnerability on the Gaussian mixture.
     MixtureCheck(mixture_check::Args),
     /// The paper's grid for one dataset, with results, plots and an HTML report.

@@ -120,6 +120,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         loaded.info.model.name(),
         dataset,
         report,
+        None,
         &out,
     )
 }

@@ -25,10 +25,37 @@ pub struct RobustnessReport {
     pub attacks: Vec<AttackAccuracy>,
     /// Accuracy when each sample faces the attack that fools it, if any does.
     pub worst_case_accuracy: f64,
+    /// Per sample, in evaluation order (cascades only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<SampleOutcome>,
+}
+
+/// What a cascade did to one test image.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SampleOutcome {
+    /// Position in the test set.
+    pub index: i64,
+    pub label: i64,
+    /// The prediction on the clean image.
+    pub prediction: i64,
+    /// The attack that first made it misclassified (`None`: robust, or wrong when clean).
+    pub broken_by: Option<String>,
+    /// The prediction on that attack's adversarial image.
+    pub adversarial_prediction: Option<i64>,
+}
+
+fn predictions(model: &dyn ModuleT, x: &Tensor) -> Tensor {
+    tch::no_grad(|| model.forward_t(x, false).argmax(-1, false))
+}
+
+fn values(t: &Tensor) -> Result<Vec<i64>> {
+    Ok(Vec::<i64>::try_from(
+        t.to_device(tch::Device::Cpu).to_kind(Kind::Int64),
+    )?)
 }
 
 fn correct_mask(model: &dyn ModuleT, x: &Tensor, y: &Tensor) -> Tensor {
-    tch::no_grad(|| model.forward_t(x, false).argmax(-1, false).eq_tensor(y))
+    predictions(model, x).eq_tensor(y)
 }
 
 fn count(mask: &Tensor) -> i64 {
@@ -80,6 +107,7 @@ pub fn evaluate(
             })
             .collect(),
         worst_case_accuracy: fraction(if attacks.is_empty() { natural } else { worst }),
+        samples: Vec::new(),
     })
 }
 
@@ -98,19 +126,45 @@ pub fn cascade(
     let bar = progress::bar(batches.len(), "cascade evaluation".to_string());
     let mut natural = 0;
     let mut survived = vec![0i64; attacks.len()];
+    let mut samples = Vec::with_capacity(indices.len());
     for index in &batches {
         let (x, y) = data.batch(index);
-        let mut robust = correct_mask(model, &x, &y);
+        let prediction = predictions(model, &x);
+        let mut robust = prediction.eq_tensor(&y);
         natural += count(&robust);
+        let mut outcomes: Vec<SampleOutcome> = values(index)?
+            .into_iter()
+            .zip(values(&y)?)
+            .zip(values(&prediction)?)
+            .map(|((index, label), prediction)| SampleOutcome {
+                index,
+                label,
+                prediction,
+                broken_by: None,
+                adversarial_prediction: None,
+            })
+            .collect();
         for (attack, survived) in attacks.iter().zip(&mut survived) {
             let alive = robust.nonzero().squeeze_dim(1);
             if alive.size()[0] > 0 {
                 let (xa, ya) = (x.index_select(0, &alive), y.index_select(0, &alive));
-                let held = correct_mask(model, &attack.perturb(model, &xa, &ya)?, &ya);
+                let adversarial = predictions(model, &attack.perturb(model, &xa, &ya)?);
+                let held = adversarial.eq_tensor(&ya);
+                let broken = held.logical_not();
+                let positions = values(&alive.masked_select(&broken))?;
+                for (position, label) in positions
+                    .into_iter()
+                    .zip(values(&adversarial.masked_select(&broken))?)
+                {
+                    let outcome = &mut outcomes[position as usize];
+                    outcome.broken_by = Some(attack.label());
+                    outcome.adversarial_prediction = Some(label);
+                }
                 robust = robust.index_put(&[Some(alive)], &held, false);
             }
             *survived += count(&robust);
         }
+        samples.extend(outcomes);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -129,6 +183,7 @@ pub fn cascade(
             })
             .collect(),
         worst_case_accuracy: fraction(survived.last().copied().unwrap_or(natural)),
+        samples,
     })
 }
 
@@ -210,6 +265,29 @@ mod tests {
         let cascade = cascade(model, &data, &all, 32, &attacks).unwrap();
         assert!(full.worst_case_accuracy < full.natural_accuracy, "{full:?}");
         assert_eq!(cascade.natural_accuracy, full.natural_accuracy);
+        // Per sample: every image once, in order; the broken ones account for the drop.
+        assert_eq!(cascade.samples.len(), 96);
+        assert!(cascade
+            .samples
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.index == i as i64));
+        let broken = cascade
+            .samples
+            .iter()
+            .filter(|s| s.broken_by.is_some())
+            .count();
+        let clean = cascade
+            .samples
+            .iter()
+            .filter(|s| s.prediction == s.label)
+            .count();
+        assert_eq!(clean as f64 / 96.0, cascade.natural_accuracy);
+        assert_eq!((clean - broken) as f64 / 96.0, cascade.worst_case_accuracy);
+        for s in cascade.samples.iter().filter(|s| s.broken_by.is_some()) {
+            assert_eq!(s.prediction, s.label);
+            assert_ne!(s.adversarial_prediction, Some(s.label));
+        }
         // Float rounding differs between batchings (and CPUs): a sample on the edge may flip.
         let tolerance = 2.0 / 96.0;
         assert!((cascade.worst_case_accuracy - full.worst_case_accuracy).abs() <= tolerance);

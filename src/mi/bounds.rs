@@ -93,6 +93,15 @@ pub fn estimate(bound: Bound, u: &Tensor) -> Tensor {
     }
 }
 
+/// Each sample's own term, `[N]`: mean_p [u_iip − log mean_j exp u_ijp], how well the critic
+/// tells sample i's representation from the batch's others. Their mean is the InfoNCE bound
+/// less ln N; a search that lowers one sample's term lowers the batch's MI estimate.
+pub fn pointwise(u: &Tensor) -> Tensor {
+    let n = u.size()[0];
+    let log_softmax = u.log_softmax(1, u.kind());
+    positives(&log_softmax).mean_dim([1i64].as_slice(), false, u.kind()) + (n as f64).ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +156,15 @@ mod tests {
             let want = by_hand(bound, &u);
             assert!((got - want).abs() < 1e-9, "{bound:?}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn pointwise_terms_average_to_infonce() {
+        let u = scores(6, 2);
+        let mean = pointwise(&u).mean(Kind::Double).double_value(&[]);
+        let infonce = estimate(Bound::Infonce, &u).double_value(&[]);
+        assert!((mean - infonce).abs() < 1e-9, "{mean} vs {infonce}");
+        assert_eq!(pointwise(&u).size(), [6]);
     }
 
     #[test]

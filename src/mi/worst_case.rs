@@ -3,9 +3,9 @@
 //! is first moved by PGD, with g and the critic fixed, to the x' that lowers Î(x'; g(x')), and the
 //! critic then steps to raise Î on (x', g(x')). The estimate is the mean over K held-out test
 //! batches, at PGD-found x' for the worst case.
-use super::bounds::{estimate, Bound};
+use super::bounds::{estimate, pointwise, Bound};
 use super::critic_training::{held_out, train_critic, CriticConfig, MiEstimate};
-use crate::attack::{pgd, AttackConfig};
+use crate::attack::{pgd, square, AttackConfig};
 use crate::error::Result;
 use crate::nn::critic::{image_critic, scores_from_features, CriticKind, SeparableCritic};
 use crate::nn::vector_critic::VectorCritic;
@@ -23,7 +23,17 @@ pub enum AttackGradient {
     Representation,
     /// Through the whole critic as well (the paper's Algorithm 1 as written).
     Full,
+    /// Nowhere: a gradient-free random search (Square's, [`crate::attack::square`]) that
+    /// lowers each sample's own term of the estimate ([`pointwise`]) with
+    /// [`BLACK_BOX_QUERIES_PER_STEP`] queries per PGD step. It finds what a zero or
+    /// misleading gradient hides from PGD.
+    BlackBox,
 }
+
+/// Queries of the black-box search per PGD step of the attack settings: a query is one
+/// forward pass, a PGD step a forward and a backward pass, so the search costs about three
+/// times the PGD it stands beside.
+pub const BLACK_BOX_QUERIES_PER_STEP: usize = 10;
 
 /// The critic to train: the image critic of SPEC §3, or a small MLP critic for vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,7 +118,8 @@ pub struct RepresentationMiConfig {
 
 /// The inputs PGD finds to *lower* Î(x'; g(x')), with the critic in evaluation mode. The MI
 /// estimate couples the batch, so its negation is given to every sample alike: PGD then keeps
-/// the best iterate per batch.
+/// the best iterate per batch. The black-box search instead lowers each sample's own term and
+/// keeps each sample's best point.
 pub fn worst_case_inputs(
     critic: &dyn SeparableCritic,
     representation: &dyn Fn(&Tensor) -> Tensor,
@@ -118,6 +129,15 @@ pub fn worst_case_inputs(
     gradient: AttackGradient,
 ) -> Result<Tensor> {
     let n = x.size()[0];
+    if gradient == AttackGradient::BlackBox {
+        let objective =
+            |x_adv: &Tensor| -pointwise(&critic.scores(x_adv, &representation(x_adv), false));
+        let search = AttackConfig {
+            steps: attack.steps * BLACK_BOX_QUERIES_PER_STEP,
+            ..*attack
+        };
+        return square(&objective, x, &search, None);
+    }
     let objective = |x_adv: &Tensor| {
         let z = representation(x_adv);
         let u = match gradient {
@@ -125,7 +145,7 @@ pub fn worst_case_inputs(
                 let input = tch::no_grad(|| critic.input_features(x_adv, false));
                 scores_from_features(&critic.representation_features(&z, false), &input)
             }
-            AttackGradient::Full => critic.scores(x_adv, &z, false),
+            AttackGradient::Full | AttackGradient::BlackBox => critic.scores(x_adv, &z, false),
         };
         (-estimate(bound, &u)).expand([n], false)
     };

@@ -283,6 +283,7 @@ impl Trial<'_> {
                         &config,
                         self.grid.attack,
                         self.data.name.num_classes(),
+                        false,
                         self.device,
                     )
                 },
