@@ -87,7 +87,10 @@ fn black_box_search_finds_the_vulnerability_pgd_misses() {
     .unwrap();
     let (pgd, search) = (&rows[0], &rows[1]);
     assert!(pgd.estimated_vulnerability.abs() <= pgd.ci95, "{pgd:?}");
-    assert!(search.estimated_vulnerability > 3.0 * search.ci95, "{search:?}");
+    assert!(
+        search.estimated_vulnerability > 3.0 * search.ci95,
+        "{search:?}"
+    );
     assert!(
         search.estimated_vulnerability <= search.exact_vulnerability + 3.0 * search.ci95,
         "{search:?}"

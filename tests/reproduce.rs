@@ -81,11 +81,16 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         assert!(cell.adversarial_accuracy <= cell.natural_accuracy);
         let strong = cell.strong_accuracy.unwrap();
         assert!(strong <= cell.natural_accuracy + 1e-9, "{cell:?}");
+        let autoattack = cell.autoattack_accuracy.unwrap();
+        assert!(autoattack <= cell.natural_accuracy + 1e-9, "{cell:?}");
     }
     let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(
         markdown.contains("[95.05]"),
         "the paper's values sit beside ours"
+    );
+    assert!(
+        markdown.contains("MLP AutoAttack") && markdown.contains("Gradient-masking checks on 16")
     );
     let mut stand_in = first.clone();
     stand_in.config.synthetic_data = true;

@@ -299,13 +299,13 @@ mod tests {
             x.sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float) - 32.0
         };
         let config = AttackConfig::linf(0.1, 200, 1.0);
-        square(&score, &x, &config, Some(-1e9)).unwrap();
+        let _ = square(&score, &x, &config, Some(-1e9)).unwrap();
         // Every sample is above the threshold from the start: only the clean point and the
         // stripes were evaluated.
         assert_eq!(calls.get(), 2);
         // Under a threshold no sample reaches, every query is made.
         calls.set(0);
-        square(&score, &x, &config, Some(1e9)).unwrap();
+        let _ = square(&score, &x, &config, Some(1e9)).unwrap();
         assert_eq!(calls.get(), 202);
     }
 }

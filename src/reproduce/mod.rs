@@ -1,18 +1,21 @@
 //! Reproducing the paper's tables and figures (SPEC §6): the whole grid of encoders, heads and
-//! supervised baselines over trials, their evaluation under the paper's PGD and a strong
-//! suite, and the representation vulnerability of every representation. Each step writes its
-//! result beside its checkpoint and is skipped when that result exists; training steps resume
+//! supervised baselines over trials, their evaluation under the paper's PGD, a strong suite
+//! and AutoAttack's standard suite with its gradient-masking flags, and the representation
+//! vulnerability of every representation. Each step writes its result beside its checkpoint and is skipped when that result exists; training steps resume
 //! from their last epoch, so an interrupted run loses at most the epoch it was in.
 pub mod grid;
 pub mod paper;
 pub mod report;
 
 use crate::atomic::write_json_atomic;
-use crate::attack::classifier::{strong_suite, ClassifierAttack, Method};
+use crate::attack::classifier::{
+    autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
+};
 use crate::attack::AttackConfig;
 use crate::checkpoint;
 use crate::data::{split, Dataset, DatasetName};
 use crate::error::{Error, Result};
+use crate::eval::masking::{zero_gradient_images, MaskingChecks};
 use crate::eval::robustness::{cascade, evaluate};
 use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
 use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
@@ -62,6 +65,9 @@ impl ReproduceConfig {
     }
 }
 
+/// Random restarts of the strong suite's PGD.
+pub const STRONG_RESTARTS: usize = 5;
+
 /// One evaluated classifier.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CellResult {
@@ -78,6 +84,13 @@ pub struct CellResult {
     /// first `strong_examples` test images.
     pub strong_accuracy: Option<f64>,
     pub strong_examples: usize,
+    /// Accuracy under AutoAttack's standard suite (APGD-CE, APGD-T, Square) on the same
+    /// images; absent from results of commits before it was measured.
+    #[serde(default)]
+    pub autoattack_accuracy: Option<f64>,
+    /// The gradient-masking flags raised on those images (empty: none).
+    #[serde(default)]
+    pub masking_flags: Vec<String>,
     /// The epoch kept by the cell's selection rule.
     pub kept_epoch: usize,
     /// Training and evaluation time.
@@ -216,13 +229,20 @@ impl Trial<'_> {
             let indices = self.evaluation_indices(self.grid.preset.eval_limit);
             let report = evaluate(model, &self.data.test, Some(&indices), 500, &[pgd])?;
             let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
-            let strong_accuracy = (!strong.is_empty())
-                .then(|| {
-                    let suite = strong_suite(&self.grid.attack, 5, 100);
-                    cascade(model, &self.data.test, &strong, 500, &suite)
-                        .map(|r| r.worst_case_accuracy)
-                })
-                .transpose()?;
+            let (strong_accuracy, autoattack_accuracy, masking_flags) = if strong.is_empty() {
+                (None, None, Vec::new())
+            } else {
+                let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
+                let strong_report = cascade(model, &self.data.test, &strong, 500, &suite)?;
+                let suite = autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
+                let autoattack = cascade(model, &self.data.test, &strong, 500, &suite)?;
+                let zero = zero_gradient_images(model, &self.data.test, &strong, 500)?;
+                (
+                    Some(strong_report.worst_case_accuracy),
+                    Some(autoattack.worst_case_accuracy),
+                    MaskingChecks::new(zero, &autoattack, None).flags,
+                )
+            };
             Ok(CellResult {
                 cell: *cell,
                 trial: self.trial,
@@ -232,6 +252,8 @@ impl Trial<'_> {
                 adversarial_accuracy: report.worst_case_accuracy,
                 strong_accuracy,
                 strong_examples: strong.len(),
+                autoattack_accuracy,
+                masking_flags,
                 kept_epoch: outcome.best_epoch,
                 seconds: started.elapsed().as_secs_f64(),
             })

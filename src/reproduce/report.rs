@@ -4,8 +4,9 @@
 //! bound), and one self-contained HTML page with all of them.
 use super::grid::{self, head_name, Cell, Representation};
 use super::paper::paper_cell;
-use super::{CellResult, Results};
+use super::{CellResult, Results, STRONG_RESTARTS};
 use crate::atomic::write_atomic;
+use crate::attack::classifier::SQUARE_QUERIES;
 use crate::error::Result;
 use crate::eval::vulnerability::VulnerabilityReport;
 use crate::mi::theory::robust_accuracy_bound;
@@ -53,9 +54,11 @@ pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>)
         "MLP natural [paper]",
         "MLP PGD [paper]",
         "MLP strong",
+        "MLP AutoAttack",
         "linear natural [paper]",
         "linear PGD [paper]",
         "linear strong",
+        "linear AutoAttack",
     ];
     let rows = grid::rows()
         .into_iter()
@@ -86,12 +89,17 @@ pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>)
                     measured.iter().map(|r| r.adversarial_accuracy).collect(),
                     paper.map(|p| p.adversarial),
                 ));
-                row.push(percent(
-                    &measured
-                        .iter()
-                        .filter_map(|r| r.strong_accuracy)
-                        .collect::<Vec<_>>(),
-                ));
+                for accuracy in [
+                    |r: &CellResult| r.strong_accuracy,
+                    |r: &CellResult| r.autoattack_accuracy,
+                ] {
+                    row.push(percent(
+                        &measured
+                            .iter()
+                            .filter_map(|r| accuracy(r))
+                            .collect::<Vec<_>>(),
+                    ));
+                }
             }
             row
         })
@@ -328,6 +336,45 @@ fn flag_value(value: &impl clap::ValueEnum) -> String {
         .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
+/// Each classifier's gradient-masking flags, as "trial T, CELL: flag" lines.
+fn masking_flags(results: &Results) -> Vec<String> {
+    results
+        .cells
+        .iter()
+        .flat_map(|r| {
+            r.masking_flags
+                .iter()
+                .map(move |flag| format!("trial {}, {}: {flag}", r.trial, r.cell.name()))
+        })
+        .collect()
+}
+
+/// One sentence on what the masking checks found, for the captions.
+fn masking_summary(results: &Results) -> String {
+    let checked = results
+        .cells
+        .iter()
+        .filter(|r| r.autoattack_accuracy.is_some())
+        .count();
+    let flags = masking_flags(results).len();
+    match (checked, flags) {
+        (0, _) => "No classifier was checked for gradient masking.".into(),
+        (n, 0) => format!("Gradient-masking checks on {n} classifier(s): no flag raised."),
+        (n, f) => format!("Gradient-masking checks on {n} classifier(s): {f} flag(s) raised:"),
+    }
+}
+
+/// The suites' description shared by both reports' captions.
+fn suites_caption(results: &Results) -> String {
+    format!(
+        "strong is the per-sample worst case over PGD, PGD with {STRONG_RESTARTS} random \
+         restarts, APGD-CE and APGD-DLR; AutoAttack is its standard suite as wcmi runs it \
+         (APGD-CE, APGD-T over 9 targets, Square with {SQUARE_QUERIES} queries; no FAB-T), both \
+         on the first {} test images",
+        results.config.settings.strong_limit
+    )
+}
+
 /// The Markdown report: both tables with their captions.
 pub fn markdown(results: &Results) -> String {
     let c = &results.config;
@@ -340,9 +387,9 @@ pub fn markdown(results: &Results) -> String {
     };
     format!(
         "# {} ({} preset, {} trial(s), seeds from {})\n\n{stand_in}\
-         Accuracy in % on the test set: natural, under the paper's PGD ({}), and under the strong \
-         suite (PGD, PGD with 5 random restarts, APGD-CE, APGD-DLR; first {} test images). \
-         Measured mean ± std over trials; the paper's value in brackets.\n\n{}\n\
+         Accuracy in % on the test set: natural, under the paper's PGD ({}), under the strong \
+         suite and AutoAttack ({}). Measured mean ± std over trials; the paper's value in \
+         brackets.\n\n{}\n{}\n\n\
          Representation vulnerability of each representation (the encoder's 64-d output), \
          {} bound, {} critic, {} test batches; Theorem 3.4 bounds the robust accuracy of any classifier \
          on it.\n\n{}",
@@ -355,13 +402,29 @@ pub fn markdown(results: &Results) -> String {
             config: results.attack
         }
         .label(),
-        c.settings.strong_limit,
+        suites_caption(results),
         table::markdown(&header, &rows),
+        std::iter::once(masking_summary(results))
+            .chain(masking_flags(results).iter().map(|f| format!("- {f}")))
+            .collect::<Vec<_>>()
+            .join("\n"),
         flag_value(&c.mi_bound),
         flag_value(&c.mi_critic),
         c.settings.mi_test_batches,
         table::markdown(&vheader, &vrows)
     )
+}
+
+fn flags_html(results: &Results) -> String {
+    let flags = masking_flags(results);
+    if flags.is_empty() {
+        return String::new();
+    }
+    let items: String = flags
+        .iter()
+        .map(|f| format!("<li>{}</li>", table::escape_html(f)))
+        .collect();
+    format!("<ul>{items}</ul>\n")
 }
 
 fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
@@ -403,8 +466,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
          figure{{display:inline-block;margin:0.5em}}pre{{background:#f4f4f4;padding:1em}}</style>\n\
          </head><body>\n<h1>wcmi reproduction: {dataset}</h1>\n\
          <h2>Downstream accuracy (%)</h2>\n<p>Measured mean ± std over trials, the paper's value \
-         in brackets; PGD is the paper's attack, strong the worst case over PGD, PGD with random \
-         restarts, APGD-CE and APGD-DLR.</p>\n{table}\
+         in brackets; PGD is the paper's attack, {suites}.</p>\n{table}<p>{masking}</p>{flags}\
          <h2>Representation vulnerability</h2>\n{vtable}\
          <h2>Plots</h2>\n{plots}\
          <h2>Settings and seeds</h2>\n<pre>{settings}</pre>\n\
@@ -413,6 +475,9 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
          <p>wcmi {version}</p>\n</body></html>\n",
         dataset = results.config.dataset,
         table = table::html(&header, &rows),
+        suites = table::escape_html(&suites_caption(results)),
+        masking = table::escape_html(&masking_summary(results)),
+        flags = flags_html(results),
         vtable = table::html(&vheader, &vrows),
         settings = table::escape_html(&settings),
         timings = table::html(&["step", "seed", "kept epoch", "seconds"], &timing_rows),
