@@ -155,8 +155,10 @@ def main():
     ours = {}
     if args.wcmi:
         result = json.loads(Path(args.wcmi).read_text())
-        ours["natural"] = result["report"]["natural_accuracy"]
-        for attack in result["report"]["attacks"]:
+        if result["examples"] != len(y):
+            sys.exit(f"--wcmi: {args.wcmi} evaluated {result['examples']} images, not --limit {len(y)}")
+        ours["natural"] = result["natural_accuracy"]
+        for attack in result["attacks"]:
             ours[attack["settings"]["method"]] = attack["accuracy"]
     print(f"{args.checkpoint}: {dataset}, first {len(y)} test images, Linf eps = {eps}")
     print("| attack (cascade, after this and those above) | reference % | wcmi % | difference | reference s |")

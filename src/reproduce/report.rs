@@ -13,6 +13,8 @@ use crate::mi::theory::robust_accuracy_bound;
 use crate::nn::HeadKind;
 use crate::report::plot::{self, Chart, Mark, Series};
 use crate::report::{jsonl, table};
+use crate::train::classifier::EpochRecord;
+use crate::train::encoder::EncoderEpoch;
 use std::path::Path;
 
 /// Mean and sample standard deviation (0 for one value).
@@ -271,26 +273,28 @@ fn head_title(head: HeadKind) -> &'static str {
 
 /// Training curves of trial 0: encoders' MI, and the validation PGD accuracy of the classifiers
 /// chosen by it (standard training does not measure it).
-fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
+fn curve_charts(results: &Results, out: &Path) -> Result<Vec<(String, Chart)>> {
     let trial = out.join("trial-0");
-    let log_series = |dir: &str, field: &str, scale: f64, label: String| Series {
+    let series = |label: String, points: Vec<(f64, f64)>| Series {
         label,
-        points: jsonl::read(&trial.join(dir).join("log.jsonl"))
-            .iter()
-            .filter_map(|r| Some((r["epoch"].as_f64()?, scale * r[field].as_f64()?)))
-            .collect(),
+        points,
         mark: Mark::Line,
     };
     let mut encoder_series = Vec::new();
     for representation in [Representation::Dim, Representation::WorstCase] {
         let dir = format!("encoder-{}", representation.name());
-        for (field, what) in [
-            ("train_mi", "training Î"),
-            ("val_worst_case_mi", "validation worst-case Î"),
-        ] {
-            let label = format!("{}: {what}", representation.label());
-            encoder_series.push(log_series(&dir, field, 1.0, label));
-        }
+        let log: Vec<EncoderEpoch> = jsonl::read(&trial.join(dir).join("log.jsonl"))?;
+        let label = |what: &str| format!("{}: {what}", representation.label());
+        encoder_series.push(series(
+            label("training Î"),
+            log.iter().map(|r| (r.epoch as f64, r.train_mi)).collect(),
+        ));
+        encoder_series.push(series(
+            label("validation worst-case Î"),
+            log.iter()
+                .filter_map(|r| Some((r.epoch as f64, r.val_worst_case_mi?)))
+                .collect(),
+        ));
     }
     let mut charts = vec![(
         "curves-encoders".to_string(),
@@ -307,26 +311,29 @@ fn curve_charts(results: &Results, out: &Path) -> Vec<(String, Chart)> {
         },
     )];
     for head in [HeadKind::Mlp, HeadKind::Linear] {
-        let series = grid::cells()
-            .iter()
-            .filter(|c| c.head == head)
-            .map(|c| {
+        let mut head_series = Vec::new();
+        for c in grid::cells().iter().filter(|c| c.head == head) {
+            let log: Vec<EpochRecord> = jsonl::read(&trial.join(c.name()).join("log.jsonl"))?;
+            let points: Vec<(f64, f64)> = log
+                .iter()
+                .filter_map(|r| Some((r.epoch as f64, 100.0 * r.val_adversarial_accuracy?)))
+                .collect();
+            if !points.is_empty() {
                 let label = format!("{}, {}", c.representation.label(), c.training.label());
-                log_series(&c.name(), "val_adversarial_accuracy", 100.0, label)
-            })
-            .filter(|s| !s.points.is_empty())
-            .collect();
+                head_series.push(series(label, points));
+            }
+        }
         charts.push((
             format!("curves-heads-{}", head_name(head)),
             Chart {
                 title: format!("{}: {} heads", results.config.dataset, head_title(head)),
                 x_label: "epoch".into(),
                 y_label: "validation PGD accuracy (%)".into(),
-                series,
+                series: head_series,
             },
         ));
     }
-    charts
+    Ok(charts)
 }
 
 /// A setting as its command-line value (`cpu`, `infonce`, `global-cosine`).
@@ -488,7 +495,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
 /// Writes `results.md`, the plots (PNG and SVG) and `report.html` under `out`.
 pub fn write(results: &Results, out: &Path) -> Result<()> {
     write_atomic(&out.join("results.md"), markdown(results).as_bytes())?;
-    let mut charts = curve_charts(results, out);
+    let mut charts = curve_charts(results, out)?;
     charts.push((
         "fig1-vulnerability-gap".into(),
         vulnerability_gap_chart(results),
