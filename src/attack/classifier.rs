@@ -12,6 +12,8 @@ pub const APGD_T_TARGETS: i64 = 9;
 pub const SQUARE_QUERIES: usize = 5_000;
 /// Iterations of each APGD run in AutoAttack's standard version.
 pub const AUTOATTACK_STEPS: usize = 100;
+/// Random restarts of the strong suite's random-start PGD, at the least.
+pub const STRONG_RESTARTS: usize = 5;
 /// Added to the loss of a misclassified point, so that APGD keeps a point that fools the
 /// classifier over any that does not (AutoAttack returns the fooling iterate, not the one of
 /// highest loss). Constant almost everywhere: the gradient is unchanged.

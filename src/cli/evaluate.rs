@@ -4,6 +4,7 @@ use super::common::{positive, GlobalArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::classifier::{
     autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
+    STRONG_RESTARTS,
 };
 use crate::checkpoint;
 use crate::data::DatasetName;
@@ -143,7 +144,11 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
                     restarts: 1,
                     ..base
                 };
-                out.extend(strong_suite(&paper, args.restarts.max(5), args.apgd_steps));
+                out.extend(strong_suite(
+                    &paper,
+                    args.restarts.max(STRONG_RESTARTS),
+                    args.apgd_steps,
+                ));
             }
         }
     }

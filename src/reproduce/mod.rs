@@ -10,6 +10,7 @@ pub mod report;
 use crate::atomic::write_json_atomic;
 use crate::attack::classifier::{
     autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
+    STRONG_RESTARTS,
 };
 use crate::attack::AttackConfig;
 use crate::checkpoint;
@@ -64,9 +65,6 @@ impl ReproduceConfig {
         }
     }
 }
-
-/// Random restarts of the strong suite's PGD.
-pub const STRONG_RESTARTS: usize = 5;
 
 /// One evaluated classifier.
 #[derive(Clone, Debug, Serialize, Deserialize)]

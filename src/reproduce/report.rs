@@ -4,9 +4,9 @@
 //! bound), and one self-contained HTML page with all of them.
 use super::grid::{self, head_name, Cell, Representation};
 use super::paper::paper_cell;
-use super::{CellResult, Results, STRONG_RESTARTS};
+use super::{CellResult, Results};
 use crate::atomic::write_atomic;
-use crate::attack::classifier::SQUARE_QUERIES;
+use crate::attack::classifier::{SQUARE_QUERIES, STRONG_RESTARTS};
 use crate::error::Result;
 use crate::eval::vulnerability::VulnerabilityReport;
 use crate::mi::theory::robust_accuracy_bound;
