@@ -179,3 +179,25 @@ fn keep_best(best_x: &mut Tensor, best_value: &mut Tensor, x: &Tensor, value: &T
     *best_x = x.where_self(&per_sample(&improved, x), best_x);
     *best_value = value.maximum(best_value);
 }
+
+/// Test support shared by the attacks' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Norm;
+    use tch::Tensor;
+
+    /// Asserts that every row of `x_adv` lies in the `norm` ball of radius `eps` around `x`
+    /// and in the box [0, 1].
+    pub fn assert_in_threat(x_adv: &Tensor, x: &Tensor, norm: Norm, eps: f64) {
+        let delta = (x_adv - x).reshape([x.size()[0], -1]);
+        let size = match norm {
+            Norm::Linf => delta.abs().amax([1], false),
+            Norm::L2 => delta.norm_scalaropt_dim(2.0, [1], false),
+        };
+        assert!(
+            size.max().double_value(&[]) <= eps + 1e-5,
+            "{norm:?} left the ball"
+        );
+        assert!(x_adv.min().double_value(&[]) >= 0.0 && x_adv.max().double_value(&[]) <= 1.0);
+    }
+}

@@ -112,16 +112,7 @@ mod tests {
                 ..AttackConfig::linf(eps, 7, 0.2)
             };
             let x_adv = pgd(&objective, &x, &config).unwrap();
-            let delta = (&x_adv - &x).reshape([64, -1]);
-            let size = match norm {
-                Norm::Linf => delta.abs().amax([1], false),
-                Norm::L2 => delta.norm_scalaropt_dim(2.0, [1], false),
-            };
-            assert!(
-                size.max().double_value(&[]) <= eps + 1e-5,
-                "{norm:?} left the ball"
-            );
-            assert!(x_adv.min().double_value(&[]) >= 0.0 && x_adv.max().double_value(&[]) <= 1.0);
+            crate::attack::test_support::assert_in_threat(&x_adv, &x, norm, eps);
             assert!(bool::try_from(objective(&x_adv).ge_tensor(&objective(&x)).all()).unwrap());
         }
     }

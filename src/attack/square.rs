@@ -277,16 +277,7 @@ mod tests {
                 gain <= optimum + 1e-4,
                 "{norm:?}: gain {gain} above {optimum}"
             );
-            let delta = (&x_adv - &x).reshape([8, -1]);
-            let size = match norm {
-                Norm::Linf => delta.abs().amax([1], false),
-                Norm::L2 => delta.norm_scalaropt_dim(2.0, [1], false),
-            };
-            assert!(
-                size.max().double_value(&[]) <= eps + 1e-5,
-                "{norm:?} left the ball"
-            );
-            assert!(x_adv.min().double_value(&[]) >= 0.0 && x_adv.max().double_value(&[]) <= 1.0);
+            crate::attack::test_support::assert_in_threat(&x_adv, &x, norm, eps);
         }
     }
 
