@@ -28,54 +28,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "peer"))
-from models import Encoder, LinearHead, MlpHead  # noqa: E402
+from models import load_classifier  # noqa: E402
 
 # The dataset's ℓ∞ budget (SPEC §5), as wcmi's evaluate defaults to.
 EPS = {"mnist": 0.3, "fashion-mnist": 0.1}
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
-
-
-def load_safetensors(path):
-    """A safetensors file as a dict of tensors (the format: u64 header length, JSON, bytes)."""
-    raw = Path(path).read_bytes()
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    body = raw[8 + length :]
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        array = np.frombuffer(body[start:end], dtype=DTYPES[info["dtype"]])
-        tensors[name] = torch.from_numpy(array.reshape(info["shape"]).copy())
-    return tensors
-
-
-class Classifier(torch.nn.Module):
-    """Encoder then head, with wcmi's state_dict names (encoder.*, head.*)."""
-
-    def __init__(self, spec):
-        super().__init__()
-        channels, side, _ = spec["image_shape"]
-        self.encoder = Encoder(channels, side)
-        heads = {"mlp": MlpHead, "linear": LinearHead}
-        self.head = heads[spec.get("head", "mlp")](spec["num_classes"])
-
-    def forward(self, x):
-        return self.head(self.encoder(x))
-
-
-def load_model(checkpoint):
-    sidecar = json.loads(Path(checkpoint).with_suffix(".json").read_text())
-    spec = sidecar["model"]
-    if spec["kind"] not in ("baseline-h", "encoder-head"):
-        sys.exit(f"{checkpoint}: a {spec['kind']} is not a classifier")
-    model = Classifier(spec)
-    missing, unexpected = model.load_state_dict(load_safetensors(checkpoint), strict=False)
-    missing = [m for m in missing if not m.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        sys.exit(f"{checkpoint}: missing {missing}, unexpected {unexpected}")
-    return model.eval(), sidecar.get("dataset")
 
 
 def read_idx(path):
@@ -144,7 +100,7 @@ def main():
     parser.add_argument("--out", help="JSON of both sides' rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, dataset = load_model(args.checkpoint)
+    model, dataset = load_classifier(args.checkpoint)
     dataset = args.dataset or dataset
     if dataset not in EPS:
         sys.exit(f"--dataset: {dataset!r} is not one this check reads (mnist, fashion-mnist)")

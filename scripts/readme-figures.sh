@@ -18,8 +18,9 @@
 # (`evaluate --attack autoattack`, with its gradient-masking flags).
 # Every step resumes or is skipped when its result exists, so rerunning completes a folder.
 #
-# Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (seeds at once,
-# default 2), WCMI_THREADS (libtorch threads per seed, default 1: split the cores).
+# Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (processes at once,
+# default 2: seeds side by side, and a seed's cells in two lanes when there are fewer seeds than
+# jobs), WCMI_THREADS (libtorch threads per process, default 1: split the cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${WCMI_FIGURES:-runs/readme}
@@ -69,34 +70,53 @@ encoder() {
     --seed "$seed" --threads "$threads" --out "$1/encoder-$2" --resume
 }
 
-# headline_seed SEED: every headline cell of one seed, under $root/$preset/mnist-seed$SEED.
+# lanes CMD ...: each CMD (a shell snippet) in turn, or all at once when $lanes > 1; fails if any does.
+lanes() {
+  if [ "$lanes" -le 1 ]; then
+    local cmd
+    for cmd in "$@"; do eval "$cmd"; done
+    return
+  fi
+  local pids=() pid status=0
+  for cmd in "$@"; do
+    (eval "$cmd") &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  return $status
+}
+
+# headline_seed SEED: every headline cell of one seed, under $root/$preset/mnist-seed$SEED, in
+# three phases whose two lanes take about equal time (run side by side when $lanes is 2).
 headline_seed() {
   seed=$1
   local dir=$root/$preset/mnist-seed$seed
-  encoder "$dir" worst-case
   local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
-  head "$dir" worst-case-mlp-standard "$wc" mlp standard
-  head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial --early-stop
-  encoder "$dir" dim
-  head "$dir" dim-mlp-adversarial "$dim" mlp adversarial --early-stop
-  head "$dir" worst-case-mlp-standard-es "$wc" mlp standard --early-stop
-  head "$dir" worst-case-linear-standard "$wc" linear standard
-  head "$dir" worst-case-linear-adversarial "$wc" linear adversarial --early-stop
-  local cell
-  for cell in worst-case-mlp-standard worst-case-mlp-adversarial dim-mlp-adversarial \
-    worst-case-mlp-standard-es worst-case-linear-standard worst-case-linear-adversarial; do
-    autoattack "$dir" "$cell"
-  done
+  lanes "encoder $dir worst-case" \
+    "encoder $dir dim; head $dir dim-mlp-adversarial $dim mlp adversarial --early-stop"
+  lanes "head $dir worst-case-mlp-standard $wc mlp standard
+         head $dir worst-case-mlp-adversarial $wc mlp adversarial --early-stop" \
+    "head $dir worst-case-mlp-standard-es $wc mlp standard --early-stop
+     head $dir worst-case-linear-standard $wc linear standard
+     head $dir worst-case-linear-adversarial $wc linear adversarial --early-stop"
+  lanes "for cell in worst-case-mlp-standard worst-case-mlp-adversarial worst-case-mlp-standard-es; do
+           autoattack $dir \$cell; done" \
+    "for cell in dim-mlp-adversarial worst-case-linear-standard worst-case-linear-adversarial; do
+       autoattack $dir \$cell; done"
 }
 
 headline() {
   local seeds=("$@")
   [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
+  # Cores left over when there are fewer seeds than jobs run a seed's cells side by side.
+  lanes=$((jobs / ${#seeds[@]}))
+  [ "$lanes" -ge 1 ] || lanes=1
+  [ "$lanes" -le 2 ] || lanes=2
   build
-  export -f headline_seed head encoder autoattack
-  export root preset threads wcmi
+  export -f headline_seed head encoder autoattack lanes
+  export root preset threads wcmi lanes
   printf '%s\n' "${seeds[@]}" |
-    xargs -P "$jobs" -I{} bash -c 'headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
+    xargs -P "$jobs" -I{} bash -c 'set -euo pipefail; headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
     || { echo "readme-figures: a seed failed; see $root/$preset/seed*.log" >&2; exit 1; }
   python3 scripts/summarise_headline.py "$root/$preset"
 }

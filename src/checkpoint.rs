@@ -8,7 +8,7 @@
 use crate::atomic::{write_atomic, write_json_atomic};
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
-use crate::nn::{ModelSpec, Network};
+use crate::nn::{named_variables, ModelSpec, Network};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -205,13 +205,6 @@ fn warn_if_sidecar_differs(path: &Path, sidecar: &Path, embedded: &str) {
     }
 }
 
-/// The variables of a store, sorted by name.
-pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<_> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
-}
-
 /// Copies `tensors[prefix + name]` into every variable of `vs` whose name starts with `scope`
 /// (all of them for `""`), after checking that the names and shapes under `prefix + scope`
 /// match exactly; any mismatch is reported in full, and nothing is copied.
@@ -286,7 +279,7 @@ pub struct LoadedModel {
 pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel> {
     let (info, tensors) = read(path)?;
     let vs = VarStore::new(device);
-    let network = info.model.build(&vs.root());
+    let network = info.model.build(&vs);
     load_into(&vs, "", &tensors, "", path)?;
     Ok(LoadedModel { info, vs, network })
 }

@@ -9,9 +9,13 @@ pub enum Error {
     /// A checkpoint does not exist or does not fit the model it is loaded into.
     #[error("checkpoint {}: {problem}", path.display())]
     Checkpoint { path: PathBuf, problem: String },
-    /// A setting is out of its valid range; `flag` is the CLI flag (or config field) that set it.
-    #[error("{flag}: {problem}")]
-    InvalidArgument { flag: String, problem: String },
+    /// A model file (TorchScript) cannot be loaded or does not follow wcmi's convention.
+    #[error("model {}: {problem}", path.display())]
+    Model { path: PathBuf, problem: String },
+    /// A setting is out of its valid range or does not fit the rest; `setting` names it as
+    /// the configuration does (`batch_size`, `eps`, `run_folder`), which the CLI maps to its flag.
+    #[error("{setting}: {problem}")]
+    InvalidSetting { setting: String, problem: String },
     /// Training produced a non-finite loss.
     #[error("training diverged: {0}")]
     Diverged(String),
@@ -43,9 +47,16 @@ impl Error {
         }
     }
 
-    pub fn invalid(flag: impl Into<String>, problem: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            flag: flag.into(),
+    pub fn model(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        Error::Model {
+            path: path.as_ref().to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn invalid(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::InvalidSetting {
+            setting: setting.into(),
             problem: problem.into(),
         }
     }
@@ -60,26 +71,26 @@ impl Error {
 
 /// Rejects settings that must be strictly positive (epochs, batch sizes, step sizes).
 pub fn ensure_positive<T: PartialOrd + Default + std::fmt::Display>(
-    flag: &str,
+    setting: &str,
     value: T,
 ) -> Result<()> {
     if value > T::default() {
         Ok(())
     } else {
         Err(Error::invalid(
-            flag,
+            setting,
             format!("must be positive, got {value}"),
         ))
     }
 }
 
 /// Rejects rates and sizes that must be positive finite numbers (learning rates, step sizes).
-pub fn ensure_positive_number(flag: &str, value: f64) -> Result<()> {
+pub fn ensure_positive_number(setting: &str, value: f64) -> Result<()> {
     if value > 0.0 && value.is_finite() {
         Ok(())
     } else {
         Err(Error::invalid(
-            flag,
+            setting,
             format!("must be a positive number, got {value}"),
         ))
     }

@@ -45,7 +45,7 @@ impl FolderLock {
         let path = key.join(LOCK_FILE);
         let in_use = |owner: &str| {
             Error::invalid(
-                "--out",
+                "run_folder",
                 format!(
                     "{what} {} is in use by {owner}; wait for it to finish or choose another folder",
                     dir.display()
@@ -129,7 +129,7 @@ mod tests {
         let e = FolderLock::acquire(&run, "run folder")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--out") && e.contains("in use"), "{e}");
+        assert!(e.contains("run_folder") && e.contains("in use"), "{e}");
         drop(lock);
         assert!(!run.join(LOCK_FILE).exists());
 

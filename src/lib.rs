@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod folder_lock;
 pub mod mi;
+pub mod model;
 pub mod nn;
 pub mod precision;
 pub mod report;

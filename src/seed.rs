@@ -15,6 +15,8 @@ pub enum Stream {
     Torch = 4,
     Init = 5,
     Synthetic = 6,
+    /// Random starts and random searches of an evaluation's attacks.
+    Attack = 7,
 }
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.

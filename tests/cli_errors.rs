@@ -166,6 +166,21 @@ fn invalid_flags() {
         ],
         &["--out", "holds no reproduction"],
     );
+    fails_with(
+        &[
+            "reproduce",
+            "--dataset",
+            "mnist",
+            "--report-only",
+            "--mi-bound",
+            "dv",
+        ],
+        &["--report-only", "--mi-bound"],
+    );
+    fails_with(
+        &["bench", "--seed", "3", "--no-peer"],
+        &["--seed", "fixed synthetic batches"],
+    );
 }
 
 fn write_mnist(dir: &Path, images: &[u8], labels: &[u8]) {
@@ -232,7 +247,7 @@ fn checkpoints_of_another_model_or_shape() {
         head: wcmi::nn::HeadKind::Mlp,
         num_classes: 10,
     }
-    .build(&vs.root());
+    .build(&vs);
     let shape = dir.path().join("cifar.safetensors");
     checkpoint::save_model(&shape, &vs, &info).unwrap();
     fails_with(
@@ -259,7 +274,7 @@ fn checkpoints_with_impossible_dimensions() {
         head: wcmi::nn::HeadKind::Mlp,
         num_classes: 10,
     };
-    let _ = spec.build(&vs.root());
+    let _ = spec.build(&vs);
     let edited = |field: &str, spec: ModelSpec| {
         let path = dir.path().join(format!("{field}.safetensors"));
         let info = CheckpointInfo::new(spec, Some(DatasetName::Mnist), 0);
@@ -397,7 +412,7 @@ fn invalid_mi_settings() {
         num_classes: 10,
     };
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _ = spec.build(&vs.root());
+    let _ = spec.build(&vs);
     let path = dir.path().join("model.safetensors");
     checkpoint::save_model(
         &path,

@@ -15,7 +15,7 @@ fn checkpoint_bytes(dir: &Path) -> Vec<u8> {
         num_classes: 10,
     };
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _ = spec.build(&vs.root());
+    let _ = spec.build(&vs);
     let path = dir.join("real.safetensors");
     let info = CheckpointInfo::new(spec, Some(DatasetName::Mnist), 0);
     checkpoint::save_model(&path, &vs, &info).unwrap();

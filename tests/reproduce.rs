@@ -134,7 +134,7 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("--out") && err.contains("other settings"),
+        err.contains("run_folder") && err.contains("other settings"),
         "{err}"
     );
 }

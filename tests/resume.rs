@@ -84,7 +84,7 @@ fn resumed_training_matches_uninterrupted_training() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("--epochs: 2 is fewer than the 3 epochs") && e.contains("model.safetensors"),
+        e.contains("epochs: 2 is fewer than the 3 epochs") && e.contains("model.safetensors"),
         "{e}"
     );
 }

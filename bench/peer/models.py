@@ -1,16 +1,24 @@
 """PyTorch modules equivalent to wcmi's networks (SPEC §3), with the same state_dict names.
 
-A wcmi checkpoint loads into them directly:
+A wcmi classifier checkpoint loads into them directly, with the settings of its sidecar JSON:
 
-    from safetensors.torch import load_file
-    from models import BaselineH
-    model = BaselineH(in_channels=1, image_size=28)
-    model.load_state_dict(load_file("runs/supervised-mnist-seed0/model.safetensors"))
+    from models import load_classifier
+    model, dataset = load_classifier("runs/supervised-mnist-seed0/model.safetensors")
 
 BatchNorm's `num_batches_tracked` buffers are not stored; PyTorch fills them in on load.
+Classifiers export `encode`, their 64-d representation, for `torch.jit.script` and
+`wcmi evaluate|vulnerability --model` (scripts/export_torchscript.py).
 """
+import json
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
 
 
 class ConvBlock(nn.Module):
@@ -109,10 +117,49 @@ class MlpHead(nn.Module):
 
 
 class BaselineH(nn.Module):
-    def __init__(self, in_channels=1, image_size=28, classes=10):
+    """Encoder then head (MLP or linear), with wcmi's state_dict names (encoder.*, head.*):
+    the supervised Baseline-H, and a head on a frozen encoder alike."""
+
+    def __init__(self, in_channels=1, image_size=28, classes=10, head="mlp"):
         super().__init__()
         self.encoder = Encoder(in_channels, image_size)
-        self.head = MlpHead(classes)
+        self.head = {"mlp": MlpHead, "linear": LinearHead}[head](classes)
 
     def forward(self, x):
         return self.head(self.encoder(x))
+
+    @torch.jit.export
+    def encode(self, x):
+        """The 64-d representation (wcmi's `encoder` layer)."""
+        return self.encoder(x)
+
+
+def load_safetensors(path):
+    """A safetensors file as a dict of tensors (the format: u64 header length, JSON, bytes)."""
+    raw = Path(path).read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    body = raw[8 + length :]
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        array = np.frombuffer(body[start:end], dtype=DTYPES[info["dtype"]])
+        tensors[name] = torch.from_numpy(array.reshape(info["shape"]).copy())
+    return tensors
+
+
+def load_classifier(checkpoint):
+    """A wcmi classifier checkpoint as a BaselineH in evaluation mode, and its dataset."""
+    sidecar = json.loads(Path(checkpoint).with_suffix(".json").read_text())
+    spec = sidecar["model"]
+    if spec["kind"] not in ("baseline-h", "encoder-head"):
+        sys.exit(f"{checkpoint}: a {spec['kind']} is not a classifier")
+    channels, side, _ = spec["image_shape"]
+    model = BaselineH(channels, side, spec["num_classes"], spec.get("head", "mlp"))
+    missing, unexpected = model.load_state_dict(load_safetensors(checkpoint), strict=False)
+    missing = [m for m in missing if not m.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        sys.exit(f"{checkpoint}: missing {missing}, unexpected {unexpected}")
+    return model.eval(), sidecar.get("dataset")

@@ -62,13 +62,13 @@ impl AttackConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.eps >= 0.0 && self.eps.is_finite()) {
             return Err(Error::invalid(
-                "--eps",
+                "eps",
                 format!("must be a finite number ≥ 0, got {}", self.eps),
             ));
         }
-        ensure_positive("--steps", self.steps as i64)?;
-        ensure_positive_number("--step-size", self.step_size)?;
-        ensure_positive("--restarts", self.restarts as i64)
+        ensure_positive("steps", self.steps as i64)?;
+        ensure_positive_number("step_size", self.step_size)?;
+        ensure_positive("restarts", self.restarts as i64)
     }
 }
 

@@ -161,16 +161,16 @@ mod tests {
         let x = Tensor::zeros([1, 2], (Kind::Float, Device::Cpu));
         let objective = |x: &Tensor| x.sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
         for (config, flag) in [
-            (AttackConfig::linf(-0.1, 10, 0.1), "--eps"),
-            (AttackConfig::linf(f64::NAN, 10, 0.1), "--eps"),
-            (AttackConfig::linf(0.3, 0, 0.1), "--steps"),
-            (AttackConfig::linf(0.3, 10, 0.0), "--step-size"),
+            (AttackConfig::linf(-0.1, 10, 0.1), "eps"),
+            (AttackConfig::linf(f64::NAN, 10, 0.1), "eps"),
+            (AttackConfig::linf(0.3, 0, 0.1), "steps"),
+            (AttackConfig::linf(0.3, 10, 0.0), "step_size"),
             (
                 AttackConfig {
                     restarts: 0,
                     ..AttackConfig::linf(0.3, 10, 0.1)
                 },
-                "--restarts",
+                "restarts",
             ),
         ] {
             let e = pgd(&objective, &x, &config).unwrap_err().to_string();

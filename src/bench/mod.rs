@@ -7,11 +7,12 @@ use crate::error::Result;
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
+use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::precision::{self, Precision};
 use crate::train::classifier::classifier_step;
 use crate::train::encoder::{encoder_step, EncoderConfig, EncoderObjective};
-use crate::train::{Adam, AdamConfig, RunSettings};
+use crate::train::RunSettings;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -109,8 +110,7 @@ fn step_fn(
                 attack_gradient: AttackGradient::Representation,
                 val_batches: 0,
             };
-            let Network::EncoderCritic { encoder, critic } =
-                config.model_spec(shape).build(&vs.root())
+            let Network::EncoderCritic { encoder, critic } = config.model_spec(shape).build(vs)
             else {
                 unreachable!("an encoder-critic spec builds an encoder and a critic")
             };
@@ -134,10 +134,7 @@ fn step_fn(
                     num_classes: 10,
                 },
             };
-            let network = spec.build(&vs.root());
-            if kind == StepKind::HeadAdv {
-                crate::nn::freeze(vs, "encoder.");
-            }
+            let network = spec.build(vs);
             let mut adam = adam_for(vs)?;
             let attack = (kind != StepKind::Supervised).then(|| ClassifierAttack {
                 method: Method::Pgd,

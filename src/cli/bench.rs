@@ -140,6 +140,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         ),
         "--device: bench times CPU steps only (both sides run on the CPU)"
     );
+    anyhow::ensure!(
+        global.seed == 0 && global.data_dir.is_none(),
+        "--seed, --data-dir: bench times steps on fixed synthetic batches, the same for wcmi \
+         and the peer; drop them"
+    );
     let threads = global
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -1,6 +1,7 @@
 //! Options shared by every subcommand, and helpers they all use.
 use crate::attack::{AttackConfig, Norm};
 use crate::data::{dir, Dataset, DatasetName};
+use crate::model::Model;
 use anyhow::Context;
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ pub struct GlobalArgs {
     /// CPU threads for libtorch (default: libtorch's choice, one per core).
     #[arg(long, global = true, value_parser = positive, allow_hyphen_values = true)]
     pub threads: Option<usize>,
-    /// Seed of every random choice (initialisation, shuffling, augmentation, dropout).
+    /// Seed of every random choice (initialisation, shuffling, augmentation, dropout, the
+    /// attacks' random starts and searches).
     #[arg(long, global = true, default_value_t = 0, allow_hyphen_values = true)]
     pub seed: u64,
     /// Dataset directory (default: $WCMI_DATA, else ./data, else ../shared/data).
@@ -55,6 +57,54 @@ impl GlobalArgs {
         let dir = dir::resolve(self.data_dir.as_deref())?;
         let data = Dataset::load(name, &dir).with_context(|| format!("loading {name}"))?;
         Ok(data.to_device(device))
+    }
+}
+
+/// The model to measure: a wcmi checkpoint or a TorchScript file, exactly one.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct ModelArgs {
+    /// A wcmi checkpoint (`model.safetensors` of a training run).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// A TorchScript model (`torch.jit.save`) trained anywhere: `forward(x)` returns logits,
+    /// a method (`--layer`, default `encode`) a representation; inputs NCHW in [0, 1], any
+    /// normalisation inside the model. Needs --dataset.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn path(&self) -> &Path {
+        self.checkpoint
+            .as_deref()
+            .or(self.model.as_deref())
+            .expect("clap requires one of --checkpoint and --model")
+    }
+
+    pub fn load(&self, device: Device) -> anyhow::Result<Model> {
+        Ok(match &self.checkpoint {
+            Some(path) => Model::checkpoint(path, device)?,
+            None => Model::torchscript(self.path(), device)?,
+        })
+    }
+
+    /// The dataset to measure on: the one given, else the checkpoint's own.
+    pub fn dataset(
+        &self,
+        model: &Model,
+        given: Option<DatasetName>,
+    ) -> anyhow::Result<DatasetName> {
+        given.or(model.dataset()).with_context(|| match model {
+            Model::Script(_) => format!(
+                "--dataset: the TorchScript model {} names no dataset; pass one",
+                self.path().display()
+            ),
+            Model::Native { .. } => format!(
+                "--dataset: the checkpoint {} names no dataset; pass one",
+                self.path().display()
+            ),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use super::common::GlobalArgs;
 use crate::data::{dir, synthetic, Dataset, DatasetName};
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
-use crate::reproduce::{self, report, ReproduceConfig};
+use crate::reproduce::{self, folder::ReproductionFolder, report, ReproduceConfig};
 use crate::train::preset::Preset;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -52,7 +52,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         "The quick preset trains for one epoch on 2,000 images: a check of the whole pipeline, \
          not the paper's numbers (see `wcmi reproduce --preset cpu`).\n\
          report: {}\nfinished in {:.0} s",
-        args.out.join("report.html").display(),
+        ReproductionFolder::new(&args.out).report().display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

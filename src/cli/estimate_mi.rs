@@ -1,31 +1,33 @@
-//! `wcmi estimate-mi` and `wcmi vulnerability`: MI between images and a checkpoint's layer,
-//! normal and worst case, the representation vulnerability and the Theorem 3.4 bound.
-use super::common::{positive, GlobalArgs, ThreatArgs};
+//! `wcmi estimate-mi` and `wcmi vulnerability`: MI between images and a model's layer (a wcmi
+//! checkpoint's or a TorchScript model's), normal and worst case, the representation
+//! vulnerability and the Theorem 3.4 bound.
+use super::common::{positive, GlobalArgs, ModelArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::AttackConfig;
-use crate::checkpoint::{self, LoadedModel};
 use crate::data::{split, DatasetName};
 use crate::eval::vulnerability::{self, with_layer_problem};
 use crate::mi::bounds::ensure_negatives;
 use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
+use crate::model::Model;
 use crate::nn::critic::CriticKind;
 use crate::report::table;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
 #[derive(clap::Args, Debug)]
 pub struct MiArgs {
-    /// A model checkpoint.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// The model whose layer is measured.
+    #[command(flatten)]
+    pub source: ModelArgs,
     /// Dataset (default: the checkpoint's own).
     #[arg(long)]
     pub dataset: Option<DatasetName>,
-    /// The layer used as representation: `encoder` (64-d) or `logits`.
-    #[arg(long, default_value = "encoder")]
-    pub layer: String,
+    /// The layer used as representation, flattened: a checkpoint's `encoder` (64-d, the
+    /// default) or `logits`; a TorchScript model's method (default `encode`) or `logits`
+    /// (its forward).
+    #[arg(long)]
+    pub layer: Option<String>,
     /// The MI bound the critic maximises and reports (the paper: dv).
     #[arg(long, value_enum, default_value = "infonce")]
     pub bound: Bound,
@@ -79,7 +81,9 @@ pub struct VulnerabilityArgs {
 }
 
 struct Prepared {
-    loaded: LoadedModel,
+    model: Model,
+    /// The measured layer's name.
+    layer: String,
     dataset: DatasetName,
     /// The threat (the worst case's, and the vulnerability's).
     attack: AttackConfig,
@@ -95,14 +99,13 @@ fn prepare(
     worst_case: bool,
 ) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
     ensure_negatives(args.batch_size)?;
-    let loaded = checkpoint::load_model(&args.checkpoint, device)?;
-    loaded.network.layer_width(&args.layer)?;
-    let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
-        format!(
-            "--dataset: the checkpoint {} names no dataset; pass one",
-            args.checkpoint.display()
-        )
-    })?;
+    let model = args.source.load(device)?;
+    let dataset = args.source.dataset(&model, args.dataset)?;
+    let layer = args
+        .layer
+        .clone()
+        .unwrap_or_else(|| model.default_layer().to_string());
+    model.layer(&layer, dataset)?;
     let attack = args.threat.config(dataset, false, 1)?;
     let config = RepresentationMiConfig {
         critic: CriticConfig {
@@ -128,7 +131,8 @@ fn prepare(
     let test: Vec<i64> = (0..data.test.len()).collect();
     Ok((
         Prepared {
-            loaded,
+            model,
+            layer,
             dataset,
             attack,
             config,
@@ -139,10 +143,10 @@ fn prepare(
     ))
 }
 
-fn out_path(args: &MiArgs, what: &str) -> PathBuf {
+fn out_path(args: &MiArgs, layer: &str, what: &str) -> PathBuf {
     args.out.clone().unwrap_or_else(|| {
-        let dir = args.checkpoint.parent().unwrap_or(Path::new("."));
-        dir.join(format!("{what}-{}.json", args.layer))
+        let dir = args.source.path().parent().unwrap_or(Path::new("."));
+        dir.join(format!("{what}-{layer}.json"))
     })
 }
 
@@ -156,15 +160,10 @@ fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
 
 pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
-    let network = &p.loaded.network;
-    let estimate = with_layer_problem(
-        network,
-        &args.mi.layer,
-        &data,
-        &p.train,
-        &p.test,
-        |problem| estimate_mi(problem, &p.config, device),
-    )?;
+    let layer = p.model.layer(&p.layer, p.dataset)?;
+    let estimate = with_layer_problem(&layer, &data, &p.train, &p.test, |problem| {
+        estimate_mi(problem, &p.config, device)
+    })?;
     let what = if args.worst_case {
         "worst-case MI"
     } else {
@@ -172,8 +171,8 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
     };
     println!(
         "{what} of {} layer '{}' on {} ({:?}, batch {})",
-        p.loaded.info.model.name(),
-        args.mi.layer,
+        p.model.name(),
+        p.layer,
         p.dataset,
         p.config.critic.bound,
         estimate.batch_size
@@ -184,6 +183,7 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
     );
     let out = out_path(
         &args.mi,
+        &p.layer,
         if args.worst_case {
             "mi-worst-case"
         } else {
@@ -211,8 +211,8 @@ pub fn run_vulnerability(
     );
     let (p, data) = prepare(&args, global, device, false)?;
     let attack = p.attack;
-    let network = &p.loaded.network;
-    let report = with_layer_problem(network, &args.layer, &data, &p.train, &p.test, |problem| {
+    let layer = p.model.layer(&p.layer, p.dataset)?;
+    let report = with_layer_problem(&layer, &data, &p.train, &p.test, |problem| {
         vulnerability::measure(
             problem,
             &p.config,
@@ -224,8 +224,8 @@ pub fn run_vulnerability(
     })?;
     println!(
         "representation vulnerability of {} layer '{}' on {} ({:?}, batch {}, {:?} ε = {:.4})",
-        p.loaded.info.model.name(),
-        args.layer,
+        p.model.name(),
+        p.layer,
         p.dataset,
         report.bound,
         report.normal.batch_size,
@@ -266,7 +266,7 @@ pub fn run_vulnerability(
              and the bound use the search's estimate"
         );
     }
-    let out = out_path(&args, "vulnerability");
+    let out = out_path(&args, &p.layer, "vulnerability");
     write_json_atomic(&out, &report)?;
     println!("written: {}", out.display());
     Ok(())

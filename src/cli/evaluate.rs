@@ -1,17 +1,15 @@
-//! `wcmi evaluate --checkpoint C [--attack …]`: natural accuracy and accuracy under attacks,
+//! `wcmi evaluate --checkpoint C | --model M.pt [--attack …]`: natural accuracy and accuracy under attacks,
 //! printed as a table and written as JSON.
-use super::common::{positive, GlobalArgs, ThreatArgs};
+use super::common::{positive, GlobalArgs, ModelArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::classifier::{
     autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
     STRONG_RESTARTS,
 };
-use crate::checkpoint;
 use crate::data::DatasetName;
 use crate::eval::masking::{self, MaskingChecks};
 use crate::eval::robustness::{self, RobustnessReport};
 use crate::report::{plot, table};
-use anyhow::Context;
 use clap::ValueEnum;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -47,9 +45,9 @@ impl AttackName {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A classifier checkpoint (`model.safetensors` of a training run).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// The classifier.
+    #[command(flatten)]
+    pub source: ModelArgs,
     /// Dataset to evaluate on (default: the checkpoint's own).
     #[arg(long)]
     pub dataset: Option<DatasetName>,
@@ -87,9 +85,12 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct EvaluationResult {
+    /// The model file: a checkpoint or a TorchScript file.
     checkpoint: PathBuf,
     model: String,
     dataset: DatasetName,
+    /// Seed of the attacks' random starts and searches.
+    seed: u64,
     #[serde(flatten)]
     report: RobustnessReport,
     /// Signs that the attacks failed (suites only).
@@ -162,21 +163,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         !args.sanity || suite,
         "--sanity: the sanity checks come with a suite; add --attack strong or autoattack"
     );
-    let loaded = checkpoint::load_model(&args.checkpoint, device)?;
-    let dataset = args.dataset.or(loaded.info.dataset).with_context(|| {
-        format!(
-            "--dataset: the checkpoint {} names no dataset; pass one",
-            args.checkpoint.display()
-        )
-    })?;
-    let expected = loaded.info.model.image_shape();
-    anyhow::ensure!(
-        expected == dataset.image_shape(),
-        "--dataset {dataset}: its images are {:?} but the checkpoint {} expects {:?}",
-        dataset.image_shape(),
-        args.checkpoint.display(),
-        expected
-    );
+    let source = args.source.load(device)?;
+    let dataset = args.source.dataset(&source, args.dataset)?;
+    let model = source.classifier(dataset)?;
     if args.attack.is_empty() {
         args.threat.refuse_unused("--attack")?;
     }
@@ -186,8 +175,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         Some(n) => data.test.head(n as i64),
         None => data.test,
     };
-    let model = loaded.network.classifier()?;
     let all: Vec<i64> = (0..test.len()).collect();
+    crate::seed::seed_torch(global.seed, crate::seed::Stream::Attack, 0);
     let report = if suite {
         robustness::cascade(model, &test, &all, args.batch_size, &attacks)?
     } else {
@@ -224,7 +213,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     });
     println!(
         "{} on {dataset} test ({} images{threat})",
-        loaded.info.model.name(),
+        source.name(),
         report.examples
     );
     let column = if report.cascade {
@@ -236,14 +225,15 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_result_path(&args.checkpoint, dataset));
+        .unwrap_or_else(|| default_result_path(args.source.path(), dataset));
     if let Some(checks) = &masking {
         print_checks(checks, &out)?;
     }
     write_result(
-        &args.checkpoint,
-        loaded.info.model.name(),
+        args.source.path(),
+        &source.name(),
         dataset,
+        global.seed,
         report,
         masking,
         &out,
@@ -300,9 +290,9 @@ fn print_checks(checks: &MaskingChecks, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where an evaluation of `checkpoint` on `dataset` is written unless told otherwise.
-pub fn default_result_path(checkpoint: &Path, dataset: DatasetName) -> PathBuf {
-    checkpoint.with_file_name(format!("eval-{dataset}.json"))
+/// Where an evaluation of a model file on `dataset` is written unless told otherwise: beside it.
+pub fn default_result_path(model: &Path, dataset: DatasetName) -> PathBuf {
+    model.with_file_name(format!("eval-{dataset}.json"))
 }
 
 /// Writes an evaluation's JSON (atomically) and says where.
@@ -310,6 +300,7 @@ pub fn write_result(
     checkpoint: &Path,
     model: &str,
     dataset: DatasetName,
+    seed: u64,
     report: RobustnessReport,
     masking: Option<MaskingChecks>,
     out: &Path,
@@ -318,6 +309,7 @@ pub fn write_result(
         checkpoint: checkpoint.to_path_buf(),
         model: model.to_string(),
         dataset,
+        seed,
         report,
         masking,
     };

@@ -56,6 +56,35 @@ pub enum Command {
     BenchStep(bench::StepArgs),
 }
 
+/// The flag that sets a library setting ([`crate::error::Error::InvalidSetting`]): the setting
+/// in kebab case, but for the settings whose flag says what the user does rather than what
+/// the configuration holds.
+fn flag(setting: &str) -> String {
+    match setting {
+        "run_folder" => "--out".to_string(),
+        "selection" => "--early-stop".to_string(),
+        s if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
+            format!("--{}", s.replace('_', "-"))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An error as one line, outermost context first (as anyhow's `{:#}`), with the library's
+/// setting names replaced by the flags that set them.
+pub fn message(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|cause| match cause.downcast_ref::<crate::error::Error>() {
+            Some(crate::error::Error::InvalidSetting { setting, problem }) => {
+                format!("{}: {problem}", flag(setting))
+            }
+            _ => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::runtime::configure();
     let device = cli.global.apply()?;
@@ -72,5 +101,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, &cli.global, device),
         Command::Bench(args) => bench::run(args, &cli.global),
         Command::BenchStep(args) => bench::run_step(args, device),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn library_settings_are_named_by_their_flags() {
+        let error = |setting: &str| {
+            anyhow::Error::from(Error::invalid(setting, "must be positive, got 0"))
+                .context("training")
+        };
+        assert_eq!(
+            message(&error("batch_size")),
+            "training: --batch-size: must be positive, got 0"
+        );
+        assert!(message(&error("run_folder")).starts_with("training: --out: "));
+        assert!(message(&error("selection")).starts_with("training: --early-stop: "));
+        assert!(message(&error("WCMI_DATA")).starts_with("training: WCMI_DATA: "));
+        let other = anyhow::Error::from(Error::data("/d/x", "truncated")).context("loading");
+        assert_eq!(message(&other), "loading: /d/x: truncated");
     }
 }

@@ -4,7 +4,7 @@ use super::common::{positive, GlobalArgs};
 use crate::data::DatasetName;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
-use crate::reproduce::{self, report, ReproduceConfig};
+use crate::reproduce::{self, folder::ReproductionFolder, report, ReproduceConfig};
 use crate::train::preset::Preset;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,8 +36,10 @@ pub struct Args {
     /// Output folder (default: runs/reproduce-<dataset>-<preset>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Train nothing: write the results and report of what the folder has finished so far.
-    #[arg(long)]
+    /// Train nothing: write the results and report of what the folder has finished so far,
+    /// with the settings it was started with (so none may be given here but --preset and
+    /// --out, which find the folder).
+    #[arg(long, conflicts_with_all = ["trials", "train_limit", "mi_bound", "mi_critic"])]
     pub report_only: bool,
 }
 
@@ -58,17 +60,12 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         synthetic_data: false,
     };
     let out = args.out.unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!(
-            "reproduce-{}-{}",
-            args.dataset,
-            format!("{:?}", args.preset).to_lowercase()
-        ))
+        PathBuf::from("runs").join(format!("reproduce-{}-{}", args.dataset, args.preset.name()))
     });
     let results = if args.report_only {
         anyhow::ensure!(
-            args.train_limit.is_none() && args.trials == 1 && global.seed == 0,
-            "--report-only reports what the folder's own settings produced; drop --train-limit, \
-             --trials and --seed"
+            global.seed == 0,
+            "--seed: --report-only reports what the folder's own settings produced; drop it"
         );
         reproduce::report_so_far(&out)?
     } else {
@@ -78,7 +75,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     print!("{}", report::markdown(&results));
     println!(
         "report: {}\nfinished in {:.0} s",
-        out.join("report.html").display(),
+        ReproductionFolder::new(&out).report().display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -74,8 +74,11 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let data = global.load_dataset(dataset, device)?;
     let name = format!(
         "head-{}-{}{}",
-        format!("{:?}", args.head).to_lowercase(),
-        format!("{:?}", args.training).to_lowercase(),
+        args.head.name(),
+        args.training
+            .to_possible_value()
+            .expect("every training value is a flag value")
+            .get_name(),
         if args.early_stop { "-es" } else { "" }
     );
     let out = args
@@ -119,6 +122,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         &outcome.checkpoint,
         loaded.info.model.name(),
         dataset,
+        global.seed,
         report,
         None,
         &out,

@@ -8,7 +8,7 @@ const FALLBACKS: [&str; 2] = ["data", "../shared/data"];
 /// Resolves the data directory. An explicitly named directory must exist.
 pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = explicit {
-        return existing(dir, "--data-dir");
+        return existing(dir, "data_dir");
     }
     if let Some(dir) = std::env::var_os(ENV_VAR) {
         return existing(Path::new(&dir), ENV_VAR);
@@ -19,9 +19,9 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
         .find(|p| p.is_dir())
         .ok_or_else(|| {
             Error::invalid(
-                "--data-dir",
-                "no data directory found (looked in ./data and ../shared/data); pass --data-dir, \
-                 set WCMI_DATA, or run `wcmi data fetch NAME`",
+                "data_dir",
+                "no data directory found (looked in ./data and ../shared/data); name one, set \
+                 WCMI_DATA, or run `wcmi data fetch NAME`",
             )
         })
 }

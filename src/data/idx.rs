@@ -3,7 +3,7 @@
 //! Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions, then
 //! each dimension as a big-endian u32. Files with an official name are checked against the
 //! SHA-256 published in `shared/data/README.md` (see [`super::fetch`]).
-use super::{fetch, images_from_bytes, labels_from_bytes, LabelledImages};
+use super::{images_from_bytes, labels_from_bytes, official, LabelledImages};
 use crate::error::{Error, Result};
 use flate2::read::GzDecoder;
 use std::io::Read;
@@ -92,7 +92,7 @@ pub fn parse(path: &Path, bytes: &[u8], ndims: usize) -> Result<IdxArray> {
 pub fn read(path: &Path, ndims: usize) -> Result<IdxArray> {
     let bytes = read_maybe_gzipped(path)?;
     let array = parse(path, &bytes, ndims)?;
-    fetch::verify_pinned(path, &bytes)?;
+    official::verify_pinned(path, &bytes)?;
     Ok(array)
 }
 

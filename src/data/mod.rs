@@ -7,6 +7,7 @@ pub mod cifar;
 pub mod dir;
 pub mod fetch;
 pub mod idx;
+pub mod official;
 pub mod split;
 pub mod synthetic;
 
@@ -95,7 +96,7 @@ impl Dataset {
             return Err(Error::data(
                 &folder,
                 format!(
-                    "dataset folder not found; run `wcmi data fetch {name}` or pass --data-dir"
+                    "dataset folder not found; run `wcmi data fetch {name}` or name another data directory"
                 ),
             ));
         }

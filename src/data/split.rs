@@ -14,7 +14,7 @@ pub struct TrainValidation {
 pub fn train_validation(n: i64, fraction: f64, seed: u64) -> Result<TrainValidation> {
     if !(0.0..1.0).contains(&fraction) {
         return Err(Error::invalid(
-            "--val-fraction",
+            "val_fraction",
             format!("must be in [0, 1), got {fraction}"),
         ));
     }
@@ -25,7 +25,7 @@ pub fn train_validation(n: i64, fraction: f64, seed: u64) -> Result<TrainValidat
     let mut train = all[n_val..].to_vec();
     if train.is_empty() {
         return Err(Error::invalid(
-            "--val-fraction",
+            "val_fraction",
             format!("{fraction} leaves no training examples out of {n}"),
         ));
     }
@@ -51,7 +51,7 @@ mod tests {
         assert!(train_validation(10, 1.0, 0)
             .unwrap_err()
             .to_string()
-            .contains("--val-fraction"));
+            .contains("val_fraction"));
         assert!(train_validation(10, -0.1, 0).is_err());
     }
 }

@@ -203,7 +203,7 @@ mod tests {
             head: HeadKind::Mlp,
             num_classes: 10,
         }
-        .build(&vs.root())
+        .build(vs)
     }
 
     #[test]

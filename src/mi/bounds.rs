@@ -32,7 +32,7 @@ pub fn ensure_negatives(batch_size: i64) -> crate::error::Result<()> {
         Ok(())
     } else {
         Err(crate::error::Error::invalid(
-            "--batch-size",
+            "batch_size",
             format!("MI bounds need negatives: at least 2 pairs per batch, got {batch_size}"),
         ))
     }

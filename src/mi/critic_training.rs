@@ -3,12 +3,11 @@
 //! Generic over what a batch is: the caller's closures turn a batch of example indices into Î
 //! (a scalar tensor), clean or adversarial, in training or evaluation mode.
 use super::bounds::{ensure_negatives, Bound};
-use crate::checkpoint::named_variables;
 use crate::data::batches::epoch_batches;
 use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
+use crate::nn::{named_variables, Adam, AdamConfig};
 use crate::report::progress;
 use crate::seed::{self, Stream};
-use crate::train::{Adam, AdamConfig};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::Tensor;
@@ -28,18 +27,18 @@ pub struct CriticConfig {
 
 impl CriticConfig {
     pub fn validate(&self) -> Result<()> {
-        ensure_positive("--critic-epochs", self.epochs as i64)?;
+        ensure_positive("critic_epochs", self.epochs as i64)?;
         ensure_negatives(self.batch_size as i64)?;
         if self.test_batches < 2 {
             return Err(Error::invalid(
-                "--test-batches",
+                "test_batches",
                 format!(
                     "a confidence interval needs at least 2 test batches, got {}",
                     self.test_batches
                 ),
             ));
         }
-        ensure_positive_number("--critic-lr", self.lr)?;
+        ensure_positive_number("critic_lr", self.lr)?;
         Ok(())
     }
 }
@@ -109,7 +108,7 @@ pub fn train_critic(
         );
         if batches.is_empty() {
             return Err(Error::invalid(
-                "--batch-size",
+                "batch_size",
                 format!(
                     "{} exceeds the {} training examples",
                     config.batch_size,
@@ -127,7 +126,7 @@ pub fn train_critic(
             let value = estimate.double_value(&[]);
             if !value.is_finite() {
                 return Err(Error::Diverged(format!(
-                    "critic estimate is {value} at epoch {} step {step}; try a lower --critic-lr",
+                    "critic estimate is {value} at epoch {} step {step}; try a lower critic learning rate",
                     epoch + 1
                 )));
             }
@@ -156,7 +155,7 @@ pub fn held_out(
     let batches = epoch_batches(test, config.batch_size, Some((config.seed, u64::MAX)), true);
     if batches.len() < config.test_batches {
         return Err(Error::invalid(
-            "--test-batches",
+            "test_batches",
             format!(
                 "{} batches of {} need {} test examples, only {} available",
                 config.test_batches,
@@ -197,9 +196,6 @@ mod tests {
             seed: 0,
         };
         let e = config.validate().unwrap_err().to_string();
-        assert!(
-            e.contains("--batch-size") && e.contains("at least 2"),
-            "{e}"
-        );
+        assert!(e.contains("batch_size") && e.contains("at least 2"), "{e}");
     }
 }

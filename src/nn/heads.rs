@@ -15,6 +15,16 @@ pub enum HeadKind {
     Mlp,
 }
 
+impl HeadKind {
+    /// Its name in flags, JSON, folder names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linear => "linear",
+            Self::Mlp => "mlp",
+        }
+    }
+}
+
 /// Linear(64 → classes), or Linear(64 → 200) → Dropout(0.1) → BN1d → ReLU → Linear(200 → classes).
 #[derive(Debug)]
 pub enum Head {
@@ -55,6 +65,20 @@ impl ModuleT for Head {
                 .apply_t(bn, train)
                 .relu()
                 .apply(fc2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn a_head_kind_has_one_name_in_flags_json_and_folders() {
+        for kind in HeadKind::value_variants() {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+            assert_eq!(kind.to_possible_value().unwrap().get_name(), kind.name());
         }
     }
 }

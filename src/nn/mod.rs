@@ -1,5 +1,6 @@
 //! The networks of SPEC §3, with parameter names that match PyTorch's `state_dict` for the
 //! equivalent modules in `bench/peer/models.py`.
+pub mod adam;
 pub mod blocks;
 pub mod classifier;
 pub mod critic;
@@ -7,8 +8,10 @@ pub mod encoder;
 pub mod global_critic;
 pub mod heads;
 pub mod init;
+pub mod script;
 pub mod vector_critic;
 
+pub use adam::{Adam, AdamConfig};
 pub use classifier::EncoderClassifier;
 pub use critic::Critic;
 pub use encoder::Encoder;
@@ -18,6 +21,13 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
+
+/// The variables of a store, sorted by name (the order of checkpoints and optimizer state).
+pub fn named_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut vars: Vec<_> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
 
 /// What a checkpoint holds, enough to rebuild the network before loading its weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,8 +91,17 @@ impl ModelSpec {
         }
     }
 
-    /// Builds the network the spec describes under `vs`.
-    pub fn build(&self, vs: &nn::Path) -> Network {
+    /// Builds the network the spec describes in `vs`, its encoder frozen where the spec says
+    /// it is (a downstream head's).
+    pub fn build(&self, vs: &nn::VarStore) -> Network {
+        let network = self.build_under(&vs.root());
+        if matches!(self, ModelSpec::EncoderHead { .. }) {
+            freeze(vs, "encoder.");
+        }
+        network
+    }
+
+    fn build_under(&self, vs: &nn::Path) -> Network {
         match *self {
             ModelSpec::BaselineH {
                 image_shape,
@@ -171,7 +190,7 @@ impl ModelSpec {
 
 /// Excludes the variables under `scope` (e.g. `"encoder."`) from training: a downstream head
 /// trains on a frozen encoder.
-pub fn freeze(vs: &nn::VarStore, scope: &str) {
+fn freeze(vs: &nn::VarStore, scope: &str) {
     for (name, t) in vs.variables() {
         if name.starts_with(scope) {
             let _ = t.set_requires_grad(false);
@@ -196,7 +215,7 @@ impl Network {
         match self {
             Network::Classifier(model) => Ok(model),
             Network::EncoderCritic { .. } => Err(Error::invalid(
-                "--checkpoint",
+                "checkpoint",
                 "holds an encoder without a classification head; train one with `wcmi train-head`",
             )),
         }
@@ -227,7 +246,7 @@ impl Network {
             _ => {
                 let known: Vec<_> = self.layers().iter().map(|(n, _)| *n).collect();
                 Err(Error::invalid(
-                    "--layer",
+                    "layer",
                     format!(
                         "no layer '{name}' in this model (it has: {})",
                         known.join(", ")
@@ -248,7 +267,7 @@ impl Network {
     fn unknown_layer(&self, name: &str) -> Error {
         let known: Vec<_> = self.layers().iter().map(|(n, _)| *n).collect();
         Error::invalid(
-            "--layer",
+            "layer",
             format!(
                 "no layer '{name}' in this model (it has: {})",
                 known.join(", ")
@@ -262,6 +281,36 @@ mod tests {
     use super::critic::SeparableCritic;
     use super::*;
     use tch::{Device, Kind};
+
+    #[test]
+    fn a_downstream_head_spec_builds_its_encoder_frozen() {
+        let trainable = |spec: ModelSpec| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            spec.build(&vs);
+            named_variables(&vs)
+                .into_iter()
+                .filter(|(_, t)| t.requires_grad())
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>()
+        };
+        let head = trainable(ModelSpec::EncoderHead {
+            image_shape: [1, 28, 28],
+            head: HeadKind::Linear,
+            num_classes: 10,
+        });
+        let baseline = trainable(ModelSpec::BaselineH {
+            image_shape: [1, 28, 28],
+            head: HeadKind::Linear,
+            num_classes: 10,
+        });
+        assert!(baseline.iter().any(|n| n.starts_with("encoder.")));
+        let baseline_head: Vec<_> = baseline
+            .into_iter()
+            .filter(|n| !n.starts_with("encoder."))
+            .collect();
+        assert!(!head.is_empty());
+        assert_eq!(head, baseline_head);
+    }
 
     fn count(vs: &nn::VarStore) -> i64 {
         vs.trainable_variables()
@@ -411,7 +460,7 @@ mod tests {
             head: HeadKind::Mlp,
             num_classes: 10,
         };
-        let model = spec.build(&vs.root());
+        let model = spec.build(&vs);
         let x = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
         assert_eq!(
             model.classifier().unwrap().forward_t(&x, false).size(),

@@ -119,20 +119,13 @@ pub fn cells() -> Vec<Cell> {
         .collect()
 }
 
-pub fn head_name(head: HeadKind) -> &'static str {
-    match head {
-        HeadKind::Linear => "linear",
-        HeadKind::Mlp => "mlp",
-    }
-}
-
 impl Cell {
     /// The folder of the cell within a trial, e.g. `worst-case-mlp-adversarial`.
     pub fn name(&self) -> String {
         format!(
             "{}-{}-{}",
             self.representation.name(),
-            head_name(self.head),
+            self.head.name(),
             self.training.name()
         )
     }

@@ -3,6 +3,7 @@
 //! and AutoAttack's standard suite with its gradient-masking flags, and the representation
 //! vulnerability of every representation. Each step writes its result beside its checkpoint and is skipped when that result exists; training steps resume
 //! from their last epoch, so an interrupted run loses at most the epoch it was in.
+pub mod folder;
 pub mod grid;
 pub mod paper;
 pub mod report;
@@ -21,10 +22,12 @@ use crate::eval::robustness::{cascade, evaluate};
 use crate::eval::vulnerability::{self, with_layer_problem, VulnerabilityReport};
 use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
+use crate::model::Model;
 use crate::nn::critic::CriticKind;
 use crate::nn::HeadKind;
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
+use folder::{Measured, ReproductionFolder, TrialFolder};
 use grid::{Cell, GridSettings, Representation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -53,7 +56,7 @@ pub struct ReproduceConfig {
 
 impl ReproduceConfig {
     fn validate(&self) -> Result<()> {
-        crate::error::ensure_positive("--trials", self.trials as i64)
+        crate::error::ensure_positive("trials", self.trials as i64)
     }
 
     /// The configuration that must match for earlier results to be reused (more trials may
@@ -117,6 +120,19 @@ pub struct Results {
     pub wcmi_version: String,
 }
 
+impl Results {
+    /// No results yet, for a reproduction with `config`.
+    fn new(config: ReproduceConfig) -> Self {
+        Self {
+            attack: paper_attack(config.dataset),
+            config,
+            cells: Vec::new(),
+            representations: Vec::new(),
+            wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
 /// The result stored at `path`, if any.
 fn read_result<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     if !path.is_file() {
@@ -126,7 +142,7 @@ fn read_result<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     serde_json::from_str(&text).map(Some).map_err(|e| {
         Error::invalid(
-            "--out",
+            "run_folder",
             format!(
                 "{} is not a result of this version of wcmi ({e}); delete it to recompute",
                 path.display()
@@ -151,9 +167,9 @@ fn cached<T: Serialize + DeserializeOwned>(
     Ok(value)
 }
 
-/// Checks that `out` holds nothing or a reproduction with the same settings, and records them.
-fn claim_folder(out: &Path, config: &ReproduceConfig) -> Result<()> {
-    let path = out.join("config.json");
+/// Checks that `folder` holds nothing or a reproduction with the same settings, and records them.
+fn claim_folder(folder: &ReproductionFolder, config: &ReproduceConfig) -> Result<()> {
+    let path = folder.config();
     if path.is_file() {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
@@ -172,10 +188,10 @@ fn claim_folder(out: &Path, config: &ReproduceConfig) -> Result<()> {
                 None => "its config.json is not a reproduction of this version".to_string(),
             };
             return Err(Error::invalid(
-                "--out",
+                "run_folder",
                 format!(
-                    "{} holds a reproduction with other settings ({differences}); choose another --out",
-                    out.display(),
+                    "{} holds a reproduction with other settings ({differences}); choose another folder",
+                    folder.root().display(),
                 ),
             ));
         }
@@ -188,7 +204,7 @@ struct Trial<'a> {
     config: &'a ReproduceConfig,
     grid: GridSettings,
     trial: usize,
-    dir: PathBuf,
+    folder: TrialFolder,
     device: Device,
 }
 
@@ -205,16 +221,16 @@ impl Trial<'_> {
             .objective()
             .expect("only label-free representations have an encoder");
         let config = self.grid.encoder_config(objective);
-        let dir = self.dir.join(format!("encoder-{}", representation.name()));
+        let dir = self.folder.encoder(representation);
         eprintln!("trial {}: encoder {}", self.trial, representation.name());
         Ok(encoder::train(self.data, &config, &dir, true, self.device)?.checkpoint)
     }
 
     /// Trains (or finds) and evaluates a classifier; `encoder` is its frozen encoder, if any.
     fn cell(&self, cell: &Cell, encoder: Option<&Path>) -> Result<CellResult> {
-        let dir = self.dir.join(cell.name());
+        let dir = self.folder.cell(cell);
         let label = format!("trial {}: {}", self.trial, cell.name());
-        cached(&dir.join("result.json"), &label, || {
+        cached(&self.folder.cell_result(cell), &label, || {
             let started = Instant::now();
             let config = cell.config(&self.grid, encoder.map(Path::to_path_buf));
             let outcome = classifier::train(self.data, &config, &dir, true, self.device)?;
@@ -258,19 +274,15 @@ impl Trial<'_> {
         })
     }
 
-    /// RV of the 64-d representation in `checkpoint`, with a fresh critic (SPEC §4).
-    fn vulnerability(
-        &self,
-        model: &str,
-        representation: Representation,
-        checkpoint_path: &Path,
-    ) -> Result<RepresentationResult> {
-        let path = checkpoint_path.with_file_name("vulnerability.json");
-        let label = format!("trial {}: vulnerability of {model}", self.trial);
-        cached(&path, &label, || {
+    /// RV of a trained 64-d representation, with a fresh critic (SPEC §4).
+    fn vulnerability(&self, measured: Measured) -> Result<RepresentationResult> {
+        let label = format!("trial {}: vulnerability of {}", self.trial, measured.name());
+        cached(&self.folder.vulnerability(measured), &label, || {
             let started = Instant::now();
             let s = &self.grid.preset;
-            let loaded = checkpoint::load_model(checkpoint_path, self.device)?;
+            let weights = self.folder.measured(measured).best;
+            let model = Model::checkpoint(&weights, self.device)?;
+            let layer = model.layer("encoder", self.data.name)?;
             let config = RepresentationMiConfig {
                 critic: CriticConfig {
                     bound: self.config.mi_bound,
@@ -291,26 +303,19 @@ impl Trial<'_> {
             let parts = split::train_validation(self.data.train.len(), 0.1, 0)?;
             let train: Vec<i64> = parts.train.into_iter().take(s.mi_train_limit).collect();
             let test = self.evaluation_indices(None);
-            let report = with_layer_problem(
-                &loaded.network,
-                "encoder",
-                self.data,
-                &train,
-                &test,
-                |problem| {
-                    vulnerability::measure(
-                        problem,
-                        &config,
-                        self.grid.attack,
-                        self.data.name.num_classes(),
-                        false,
-                        self.device,
-                    )
-                },
-            )?;
+            let report = with_layer_problem(&layer, self.data, &train, &test, |problem| {
+                vulnerability::measure(
+                    problem,
+                    &config,
+                    self.grid.attack,
+                    self.data.name.num_classes(),
+                    false,
+                    self.device,
+                )
+            })?;
             Ok(RepresentationResult {
-                model: model.to_string(),
-                representation,
+                model: measured.name(),
+                representation: measured.representation(),
                 trial: self.trial,
                 report,
                 seconds: started.elapsed().as_secs_f64(),
@@ -319,23 +324,24 @@ impl Trial<'_> {
     }
 }
 
-/// The folders whose 64-d representation gets a vulnerability estimate, with their names.
-fn representation_dirs() -> Vec<(String, Representation, String)> {
-    let mut dirs: Vec<_> = [Representation::Dim, Representation::WorstCase]
-        .map(|r| (r.name().to_string(), r, format!("encoder-{}", r.name())))
-        .into();
-    for cell in grid::cells() {
-        if cell.representation == Representation::Supervised {
-            dirs.push((cell.name(), cell.representation, cell.name()));
-        }
-    }
-    dirs
+/// The representations that get a vulnerability estimate: both encoders', then the supervised
+/// cells' 64-d layers.
+fn measured() -> Vec<Measured> {
+    [Representation::Dim, Representation::WorstCase]
+        .map(Measured::Encoder)
+        .into_iter()
+        .chain(
+            grid::cells()
+                .into_iter()
+                .filter(|c| c.representation == Representation::Supervised)
+                .map(Measured::Supervised),
+        )
+        .collect()
 }
 
 enum Step {
     Cell(Cell),
-    /// Name, kind and folder of a representation.
-    Vulnerability(String, Representation, String),
+    Vulnerability(Measured),
 }
 
 /// The order of a trial's steps: the paper's headline comparison first (adversarially trained
@@ -354,54 +360,41 @@ fn schedule() -> Vec<Step> {
         .rev()
         .map(Step::Cell)
         .collect();
-    let mut representations = representation_dirs().into_iter();
-    steps.extend(
-        representations
-            .by_ref()
-            .take(2)
-            .map(|(m, r, f)| Step::Vulnerability(m, r, f)),
-    );
+    let mut representations = measured().into_iter();
+    steps.extend(representations.by_ref().take(2).map(Step::Vulnerability));
     steps.extend(
         grid::cells()
             .into_iter()
             .filter(|c| !headline(c))
             .map(Step::Cell),
     );
-    steps.extend(representations.map(|(m, r, f)| Step::Vulnerability(m, r, f)));
+    steps.extend(representations.map(Step::Vulnerability));
     steps
 }
 
 /// Gathers what the reproduction in `out` has finished so far (without training anything) and
 /// writes `results.json` and the report from it.
 pub fn report_so_far(out: &Path) -> Result<Results> {
-    let config: ReproduceConfig = read_result(&out.join("config.json"))?.ok_or_else(|| {
+    let folder = ReproductionFolder::new(out);
+    let config: ReproduceConfig = read_result(&folder.config())?.ok_or_else(|| {
         Error::invalid(
-            "--out",
+            "run_folder",
             format!("{} holds no reproduction (no config.json)", out.display()),
         )
     })?;
-    let mut results = Results {
-        attack: paper_attack(config.dataset),
-        config,
-        cells: Vec::new(),
-        representations: Vec::new(),
-        wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+    let mut results = Results::new(config);
     for trial in 0..results.config.trials {
-        let dir = out.join(format!("trial-{trial}"));
+        let dir = folder.trial(trial);
         for cell in grid::cells() {
-            results
-                .cells
-                .extend(read_result(&dir.join(cell.name()).join("result.json"))?);
+            results.cells.extend(read_result(&dir.cell_result(&cell))?);
         }
-        for (_, _, folder) in representation_dirs() {
+        for measured in measured() {
             results
                 .representations
-                .extend(read_result(&dir.join(folder).join("vulnerability.json"))?);
+                .extend(read_result(&dir.vulnerability(measured))?);
         }
     }
-    write_json_atomic(&out.join("results.json"), &results)?;
-    report::write(&results, out)?;
+    write_results(&results, &folder)?;
     Ok(results)
 }
 
@@ -421,15 +414,10 @@ pub fn reproduce(
 ) -> Result<Results> {
     config.validate()?;
     let _lock = crate::folder_lock::FolderLock::acquire(out, "reproduction folder")?;
-    claim_folder(out, config)?;
-    let attack = paper_attack(config.dataset);
-    let mut results = Results {
-        config: config.clone(),
-        attack,
-        cells: Vec::new(),
-        representations: Vec::new(),
-        wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+    let folder = ReproductionFolder::new(out);
+    claim_folder(&folder, config)?;
+    let mut results = Results::new(config.clone());
+    let attack = results.attack;
     for trial in 0..config.trials {
         let t = Trial {
             data,
@@ -441,7 +429,7 @@ pub fn reproduce(
                 seed: config.seed + trial as u64,
             },
             trial,
-            dir: out.join(format!("trial-{trial}")),
+            folder: folder.trial(trial),
             device,
         };
         let dim = t.encoder(Representation::Dim)?;
@@ -456,17 +444,20 @@ pub fn reproduce(
                     };
                     results.cells.push(t.cell(&cell, encoder)?);
                 }
-                Step::Vulnerability(model, representation, folder) => {
-                    let weights = t.dir.join(folder).join("model.safetensors");
-                    let measured = t.vulnerability(&model, representation, &weights)?;
-                    results.representations.push(measured);
+                Step::Vulnerability(measured) => {
+                    results.representations.push(t.vulnerability(measured)?);
                 }
             }
         }
     }
-    write_json_atomic(&out.join("results.json"), &results)?;
-    report::write(&results, out)?;
+    write_results(&results, &folder)?;
     Ok(results)
+}
+
+/// Writes `results.json` and the report from it.
+fn write_results(results: &Results, folder: &ReproductionFolder) -> Result<()> {
+    write_json_atomic(&folder.results(), results)?;
+    report::write(results, folder)
 }
 
 #[cfg(test)]
@@ -487,6 +478,6 @@ mod tests {
         assert!(grid::cells().iter().all(|c| cells.contains(c)));
         assert_eq!(cells[0].name(), "worst-case-mlp-adversarial");
         let measured = steps.len() - cells.len();
-        assert_eq!(measured, representation_dirs().len());
+        assert_eq!(measured, super::measured().len());
     }
 }

@@ -2,7 +2,8 @@
 //! the vulnerability table, training curves, the paper's Fig. 1 (RV against the natural –
 //! adversarial gap) and Fig. 2 (worst-case MI against robust accuracy under the Theorem 3.4
 //! bound), and one self-contained HTML page with all of them.
-use super::grid::{self, head_name, Cell, Representation};
+use super::folder::{Measured, ReproductionFolder};
+use super::grid::{self, Cell, Representation};
 use super::paper::paper_cell;
 use super::{CellResult, Results};
 use crate::atomic::write_atomic;
@@ -15,7 +16,7 @@ use crate::report::plot::{self, Chart, Mark, Series};
 use crate::report::{jsonl, table};
 use crate::train::classifier::EpochRecord;
 use crate::train::encoder::EncoderEpoch;
-use std::path::Path;
+use crate::train::run::RunFiles;
 
 /// Mean and sample standard deviation (0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -273,8 +274,8 @@ fn head_title(head: HeadKind) -> &'static str {
 
 /// Training curves of trial 0: encoders' MI, and the validation PGD accuracy of the classifiers
 /// chosen by it (standard training does not measure it).
-fn curve_charts(results: &Results, out: &Path) -> Result<Vec<(String, Chart)>> {
-    let trial = out.join("trial-0");
+fn curve_charts(results: &Results, folder: &ReproductionFolder) -> Result<Vec<(String, Chart)>> {
+    let trial = folder.trial(0);
     let series = |label: String, points: Vec<(f64, f64)>| Series {
         label,
         points,
@@ -282,8 +283,8 @@ fn curve_charts(results: &Results, out: &Path) -> Result<Vec<(String, Chart)>> {
     };
     let mut encoder_series = Vec::new();
     for representation in [Representation::Dim, Representation::WorstCase] {
-        let dir = format!("encoder-{}", representation.name());
-        let log: Vec<EncoderEpoch> = jsonl::read(&trial.join(dir).join("log.jsonl"))?;
+        let log: Vec<EncoderEpoch> =
+            jsonl::read(&trial.measured(Measured::Encoder(representation)).log)?;
         let label = |what: &str| format!("{}: {what}", representation.label());
         encoder_series.push(series(
             label("training Î"),
@@ -313,7 +314,7 @@ fn curve_charts(results: &Results, out: &Path) -> Result<Vec<(String, Chart)>> {
     for head in [HeadKind::Mlp, HeadKind::Linear] {
         let mut head_series = Vec::new();
         for c in grid::cells().iter().filter(|c| c.head == head) {
-            let log: Vec<EpochRecord> = jsonl::read(&trial.join(c.name()).join("log.jsonl"))?;
+            let log: Vec<EpochRecord> = jsonl::read(&RunFiles::new(&trial.cell(c)).log)?;
             let points: Vec<(f64, f64)> = log
                 .iter()
                 .filter_map(|r| Some((r.epoch as f64, 100.0 * r.val_adversarial_accuracy?)))
@@ -324,7 +325,7 @@ fn curve_charts(results: &Results, out: &Path) -> Result<Vec<(String, Chart)>> {
             }
         }
         charts.push((
-            format!("curves-heads-{}", head_name(head)),
+            format!("curves-heads-{}", head.name()),
             Chart {
                 title: format!("{}: {} heads", results.config.dataset, head_title(head)),
                 x_label: "epoch".into(),
@@ -492,19 +493,19 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
     ))
 }
 
-/// Writes `results.md`, the plots (PNG and SVG) and `report.html` under `out`.
-pub fn write(results: &Results, out: &Path) -> Result<()> {
-    write_atomic(&out.join("results.md"), markdown(results).as_bytes())?;
-    let mut charts = curve_charts(results, out)?;
+/// Writes the Markdown table, the plots (PNG and SVG) and the HTML report into `folder`.
+pub fn write(results: &Results, folder: &ReproductionFolder) -> Result<()> {
+    write_atomic(&folder.markdown(), markdown(results).as_bytes())?;
+    let mut charts = curve_charts(results, folder)?;
     charts.push((
         "fig1-vulnerability-gap".into(),
         vulnerability_gap_chart(results),
     ));
     charts.push(("fig2-mi-bound".into(), bound_chart(results)));
     for (name, chart) in &charts {
-        plot::write(chart, &out.join("plots").join(name))?;
+        plot::write(chart, &folder.plot(name))?;
     }
-    write_atomic(&out.join("report.html"), html(results, &charts)?.as_bytes())
+    write_atomic(&folder.report(), html(results, &charts)?.as_bytes())
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! head on a frozen encoder; on clean inputs or on PGD examples (Madry et al.). Each epoch ends
 //! with validation accuracy (and, with a validation attack, accuracy under it); the kept
 //! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
-use super::adam::{Adam, AdamConfig};
 use super::run::{self, Epoch, Run, RunSettings};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
@@ -11,6 +10,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
+use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec};
 use crate::precision;
 use crate::seed::{self, Stream};
@@ -66,7 +66,7 @@ impl ClassifierConfig {
         self.run.validate()?;
         if self.selection == Selection::BestAdversarial && self.validation_attack.is_none() {
             return Err(Error::invalid(
-                "--early-stop",
+                "selection",
                 "choosing by adversarial accuracy needs a validation attack",
             ));
         }
@@ -144,7 +144,7 @@ fn build(
             head: config.head,
             num_classes,
         };
-        let network = spec.build(&vs.root());
+        let network = spec.build(vs);
         return Ok((spec, network));
     };
     let spec = ModelSpec::EncoderHead {
@@ -152,7 +152,7 @@ fn build(
         head: config.head,
         num_classes,
     };
-    let network = spec.build(&vs.root());
+    let network = spec.build(vs);
     let (saved, tensors) = checkpoint::read(encoder_path)?;
     if saved.model.image_shape() != image_shape {
         return Err(Error::checkpoint(
@@ -166,7 +166,6 @@ fn build(
         ));
     }
     checkpoint::load_into(vs, "encoder.", &tensors, "", encoder_path)?;
-    crate::nn::freeze(vs, "encoder.");
     Ok((spec, network))
 }
 
@@ -183,7 +182,7 @@ pub fn train(
     let parts = config.run.split(data)?;
     if parts.validation.is_empty() && config.selection != Selection::Last {
         return Err(Error::invalid(
-            "--val-fraction",
+            "val_fraction",
             format!(
                 "{} holds out no validation images, but the kept epoch is chosen on them (never \
                  on training or test images); give a larger fraction",
@@ -198,7 +197,7 @@ pub fn train(
     let model = network.classifier()?;
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
     let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
-    let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
+    let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
     let start = run.progress.epochs_done;
 
     let attack = config.adversarial.map(pgd);

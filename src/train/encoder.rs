@@ -2,7 +2,6 @@
 //! encoder g and critic θ together (β = 0, the baseline "Hjelm et al."); worst-case MI
 //! maximisation (β = 1, the paper's method) first moves each batch by PGD against the current
 //! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
-use super::adam::{Adam, AdamConfig};
 use super::preset::PresetSettings;
 use super::run::{self, Epoch, Run, RunSettings};
 use crate::attack::AttackConfig;
@@ -14,6 +13,7 @@ use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::{CriticKind, SeparableCritic};
+use crate::nn::{Adam, AdamConfig};
 use crate::nn::{Encoder, ModelSpec, Network};
 use crate::precision;
 use crate::seed::{self, Stream};
@@ -54,7 +54,7 @@ pub struct EncoderConfig {
 impl EncoderConfig {
     pub fn validate(&self) -> Result<()> {
         self.run.validate()?;
-        ensure_positive("--critic-width", self.critic_width)?;
+        ensure_positive("critic_width", self.critic_width)?;
         ensure_negatives(self.run.batch_size as i64)?;
         self.attack.validate()
     }
@@ -206,7 +206,7 @@ pub fn train(
     let val_batch_size = config.run.batch_size.min(parts.validation.len());
     if config.val_batches > 0 && val_batch_size < 2 {
         return Err(Error::invalid(
-            "--train-limit",
+            "train_limit",
             format!(
                 "the validation split holds {} image(s); MI needs batches of at least 2, so \
                  train on more images",
@@ -221,12 +221,12 @@ pub fn train(
     let spec = config.model_spec(data.train.image_shape());
     seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
-    let Network::EncoderCritic { encoder, critic } = spec.build(&vs.root()) else {
+    let Network::EncoderCritic { encoder, critic } = spec.build(&vs) else {
         unreachable!("an encoder-critic spec builds an encoder and a critic")
     };
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
     let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
-    let mut run = Run::start(out_dir, template, &vs, &mut adam, resume)?;
+    let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
     let start = run.progress.epochs_done;
 
     for epoch in start..config.run.epochs {

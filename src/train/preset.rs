@@ -15,6 +15,17 @@ pub enum Preset {
     Paper,
 }
 
+impl Preset {
+    /// Its name in flags, JSON and folder names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quick => "quick",
+            Self::Cpu => "cpu",
+            Self::Paper => "paper",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PresetSettings {
     pub encoder_epochs: usize,
@@ -133,5 +144,17 @@ mod tests {
         assert_eq!((fast.steps, fast.step_size), (5, 0.15));
         assert_eq!(training_attack(paper, None), paper);
         assert_eq!(training_attack(paper, Some(20)), paper);
+    }
+
+    #[test]
+    fn a_preset_has_one_name_in_flags_json_and_folders() {
+        use clap::ValueEnum;
+        for preset in Preset::value_variants() {
+            assert_eq!(serde_json::to_value(preset).unwrap(), preset.name());
+            assert_eq!(
+                preset.to_possible_value().unwrap().get_name(),
+                preset.name()
+            );
+        }
     }
 }

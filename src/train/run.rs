@@ -1,11 +1,11 @@
 //! What every training run shares: its files, resuming at an epoch boundary, the per-epoch
 //! state checkpoint, and keeping the checkpoint chosen by a validation score.
-use super::adam::Adam;
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::data::split::{self, TrainValidation};
 use crate::data::{augment, batches::epoch_batches, Dataset};
 use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use crate::folder_lock::FolderLock;
+use crate::nn::{named_variables, Adam};
 use crate::precision::Precision;
 use crate::report::jsonl;
 use crate::report::progress;
@@ -61,11 +61,11 @@ impl Default for RunSettings {
 
 impl RunSettings {
     pub fn validate(&self) -> Result<()> {
-        ensure_positive("--epochs", self.epochs as i64)?;
-        ensure_positive("--batch-size", self.batch_size as i64)?;
-        ensure_positive_number("--lr", self.lr)?;
+        ensure_positive("epochs", self.epochs as i64)?;
+        ensure_positive("batch_size", self.batch_size as i64)?;
+        ensure_positive_number("lr", self.lr)?;
         if let Some(limit) = self.train_limit {
-            ensure_positive("--train-limit", limit as i64)?;
+            ensure_positive("train_limit", limit as i64)?;
         }
         Ok(())
     }
@@ -80,10 +80,10 @@ impl RunSettings {
         let parts = split::train_validation(n_train, self.val_fraction, self.split_seed)?;
         if parts.train.len() < self.batch_size {
             return Err(Error::invalid(
-                "--batch-size",
+                "batch_size",
                 format!(
                     "{} exceeds the {} training images left after holding out {} of {n_train} \
-                     for validation; lower it or train on more images (--train-limit)",
+                     for validation; lower it or train on more images",
                     self.batch_size,
                     parts.train.len(),
                     parts.validation.len()
@@ -119,6 +119,14 @@ pub struct Progress {
     pub epochs_done: usize,
     pub best_epoch: usize,
     pub best_score: f64,
+}
+
+/// What a state checkpoint stores as its metrics: the epoch kept so far and its validation
+/// score (`None` before any score, or when the run keeps its last epoch).
+#[derive(Serialize, Deserialize)]
+struct Selection {
+    best_epoch: usize,
+    best_score: Option<f64>,
 }
 
 /// The settings in which a saved run's configuration differs from this one's, as
@@ -172,10 +180,12 @@ fn collect_differences(
 
 /// Starts a run in `out_dir`, or with `resume` continues it from its state checkpoint (when one
 /// exists): checks it is the same experiment, restores weights and optimizer, and trims the log.
-pub fn start(
+/// `epochs` is the run's epoch count, which a resumed run may extend but not cut.
+fn start(
     files: &RunFiles,
     out_dir: &Path,
     info: &CheckpointInfo,
+    epochs: usize,
     vs: &VarStore,
     adam: &mut Adam,
     resume: bool,
@@ -206,14 +216,13 @@ pub fn start(
         return Err(Error::checkpoint(
             &files.resume,
             format!(
-                "was written by a different run ({what}); --resume needs the same settings, or choose another --out"
+                "was written by a different run ({what}); resuming needs the same settings; or choose another folder"
             ),
         ));
     }
-    let epochs = info.config["epochs"].as_u64().unwrap_or(u64::MAX) as usize;
     if saved.epoch > epochs {
         return Err(Error::invalid(
-            "--epochs",
+            "epochs",
             format!(
                 "{epochs} is fewer than the {} epochs {} has finished; its kept model is {}",
                 saved.epoch,
@@ -222,6 +231,12 @@ pub fn start(
             ),
         ));
     }
+    let selection: Selection = serde_json::from_value(saved.metrics).map_err(|e| {
+        Error::checkpoint(
+            &files.resume,
+            format!("does not record which epoch the run keeps ({e})"),
+        )
+    })?;
     checkpoint::load_into(vs, "", &tensors, MODEL_PREFIX, &files.resume)?;
     adam.load_state(&tensors, OPTIMIZER_PREFIX)?;
     jsonl::truncate_after(&files.log, saved.epoch)?;
@@ -232,10 +247,8 @@ pub fn start(
     );
     Ok(Progress {
         epochs_done: saved.epoch,
-        best_epoch: saved.metrics["best_epoch"].as_u64().unwrap_or(0) as usize,
-        best_score: saved.metrics["best_score"]
-            .as_f64()
-            .unwrap_or(f64::NEG_INFINITY),
+        best_epoch: selection.best_epoch,
+        best_score: selection.best_score.unwrap_or(f64::NEG_INFINITY),
     })
 }
 
@@ -260,7 +273,7 @@ fn finish_epoch(
         checkpoint::save_model(&files.best, vs, info)?;
     }
     progress.epochs_done = epoch;
-    let state: Vec<_> = checkpoint::named_variables(vs)
+    let state: Vec<_> = named_variables(vs)
         .into_iter()
         .map(|(n, t)| (format!("{MODEL_PREFIX}{n}"), t))
         .chain(
@@ -270,7 +283,11 @@ fn finish_epoch(
         )
         .collect();
     let state_info = CheckpointInfo {
-        metrics: serde_json::json!({ "best_epoch": progress.best_epoch, "best_score": progress.best_score }),
+        metrics: serde_json::to_value(Selection {
+            best_epoch: progress.best_epoch,
+            best_score: Some(progress.best_score).filter(|s| s.is_finite()),
+        })
+        .map_err(|e| Error::invalid("selection", e.to_string()))?,
         ..info.clone()
     };
     checkpoint::save(&files.resume, &state, &state_info)?;
@@ -288,18 +305,19 @@ pub struct Run {
 }
 
 impl Run {
-    /// Starts (or with `resume` continues) a run in `out_dir`; `template` describes its model,
-    /// dataset, seed and configuration.
+    /// Starts (or with `resume` continues) a run of `epochs` epochs in `out_dir`; `template`
+    /// describes its model, dataset, seed and configuration.
     pub fn start(
         out_dir: &Path,
         template: CheckpointInfo,
+        epochs: usize,
         vs: &VarStore,
         adam: &mut Adam,
         resume: bool,
     ) -> Result<Self> {
         let lock = FolderLock::acquire(out_dir, "run folder")?;
         let files = RunFiles::new(out_dir);
-        let progress = start(&files, out_dir, &template, vs, adam, resume)?;
+        let progress = start(&files, out_dir, &template, epochs, vs, adam, resume)?;
         Ok(Self {
             files,
             template,
@@ -332,7 +350,7 @@ impl Run {
 pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
     match e {
         Error::Diverged(m) => Error::Diverged(format!(
-            "{m} at epoch {} step {step}; try a lower --lr",
+            "{m} at epoch {} step {step}; try a lower learning rate",
             epoch + 1
         )),
         other => other,

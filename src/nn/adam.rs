@@ -1,7 +1,7 @@
 //! Adam (Kingma & Ba), written out so that its state can be checkpointed and a resumed run
 //! continues exactly (libtorch's optimizer state is not reachable from tch). Same update as
 //! `torch.optim.Adam` with no weight decay (SPEC §5: β = 0.9/0.999).
-use crate::checkpoint::named_variables;
+use super::named_variables;
 use crate::error::{ensure_positive_number, Error, Result};
 use std::collections::BTreeMap;
 use tch::nn::VarStore;
@@ -43,7 +43,7 @@ pub struct Adam {
 impl Adam {
     /// Optimises every trainable variable of `vs`.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Result<Self> {
-        ensure_positive_number("--lr", config.lr)?;
+        ensure_positive_number("lr", config.lr)?;
         let slots = named_variables(vs)
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
@@ -128,7 +128,7 @@ impl Adam {
         let get = |name: &str| {
             tensors
                 .get(&format!("{prefix}{name}"))
-                .ok_or_else(|| Error::invalid("--resume", format!("optimizer state lacks {name}")))
+                .ok_or_else(|| Error::invalid("resume", format!("optimizer state lacks {name}")))
         };
         self.steps = get("steps")?.to_kind(Kind::Int64).int64_value(&[]);
         tch::no_grad(|| -> Result<()> {
@@ -140,7 +140,7 @@ impl Adam {
                     let saved = get(&format!("{kind}.{}", slot.name))?;
                     if saved.size() != state.size() {
                         return Err(Error::invalid(
-                            "--resume",
+                            "resume",
                             format!("optimizer state {kind}.{} has the wrong shape", slot.name),
                         ));
                     }

@@ -1,0 +1,133 @@
+//! A model to measure: a wcmi checkpoint, or a TorchScript file trained anywhere
+//! ([`crate::nn::script`]). Evaluation, MI estimates and the vulnerability take either through
+//! its classifier (pixels → logits) and its named layers (pixels → representation).
+use crate::checkpoint::{self, LoadedModel};
+use crate::data::DatasetName;
+use crate::error::{Error, Result};
+use crate::nn::script::{self, ScriptModel};
+use std::path::{Path, PathBuf};
+use tch::nn::ModuleT;
+use tch::{Device, Tensor};
+
+pub enum Model {
+    Native {
+        loaded: Box<LoadedModel>,
+        path: PathBuf,
+    },
+    Script(ScriptModel),
+}
+
+/// A representation of a model: its width and the map from pixels to it.
+pub struct Layer<'a> {
+    pub width: i64,
+    forward: Box<dyn Fn(&Tensor) -> Tensor + 'a>,
+}
+
+impl Layer<'_> {
+    /// The representation of images `x` (gradients flow to `x`).
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        (self.forward)(x)
+    }
+}
+
+impl Model {
+    /// A wcmi checkpoint (`model.safetensors` of a training run).
+    pub fn checkpoint(path: &Path, device: Device) -> Result<Self> {
+        Ok(Model::Native {
+            loaded: Box::new(checkpoint::load_model(path, device)?),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A TorchScript file.
+    pub fn torchscript(path: &Path, device: Device) -> Result<Self> {
+        ScriptModel::load(path, device).map(Model::Script)
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Model::Native { path, .. } => path,
+            Model::Script(model) => model.path(),
+        }
+    }
+
+    /// What the model is, for tables and results.
+    pub fn name(&self) -> String {
+        match self {
+            Model::Native { loaded, .. } => loaded.info.model.name().to_string(),
+            Model::Script(model) => format!(
+                "torchscript {}",
+                model.path().file_name().map_or_else(
+                    || model.path().display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                )
+            ),
+        }
+    }
+
+    /// The dataset the model was trained on, when it says (TorchScript files do not).
+    pub fn dataset(&self) -> Option<DatasetName> {
+        match self {
+            Model::Native { loaded, .. } => loaded.info.dataset,
+            Model::Script(_) => None,
+        }
+    }
+
+    /// The layer measured unless another is named: a checkpoint's encoder, a TorchScript
+    /// model's `encode` method.
+    pub fn default_layer(&self) -> &'static str {
+        match self {
+            Model::Native { .. } => "encoder",
+            Model::Script(_) => script::DEFAULT_METHOD,
+        }
+    }
+
+    /// Checks that the model takes `dataset`'s images.
+    fn check_images(&self, dataset: DatasetName) -> Result<()> {
+        if let Model::Native { loaded, path } = self {
+            let expected = loaded.info.model.image_shape();
+            if expected != dataset.image_shape() {
+                return Err(Error::checkpoint(
+                    path,
+                    format!(
+                        "expects {expected:?} images, but {dataset} has {:?}",
+                        dataset.image_shape()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The classifier (pixels → logits) for `dataset`'s images, checked to give one logit per
+    /// class.
+    pub fn classifier(&self, dataset: DatasetName) -> Result<&dyn ModuleT> {
+        self.check_images(dataset)?;
+        match self {
+            Model::Native { loaded, .. } => loaded.network.classifier(),
+            Model::Script(model) => {
+                model.check_classifier(dataset.image_shape(), dataset.num_classes())?;
+                Ok(model)
+            }
+        }
+    }
+
+    /// Layer `name` on `dataset`'s images: `encoder` or `logits` of a checkpoint; `logits`
+    /// (forward) or any method of a TorchScript model.
+    pub fn layer<'a>(&'a self, name: &'a str, dataset: DatasetName) -> Result<Layer<'a>> {
+        self.check_images(dataset)?;
+        Ok(match self {
+            Model::Native { loaded, .. } => {
+                let network = &loaded.network;
+                Layer {
+                    width: network.layer_width(name)?,
+                    forward: Box::new(move |x| network.layer(name, x).expect("layer checked")),
+                }
+            }
+            Model::Script(model) => Layer {
+                width: model.layer_width(name, dataset.image_shape())?,
+                forward: Box::new(move |x| model.layer(name, x).expect("layer checked")),
+            },
+        })
+    }
+}
