@@ -19,6 +19,8 @@ pub const LOGITS: &str = "logits";
 pub struct ScriptModel {
     module: CModule,
     path: PathBuf,
+    /// Where it was loaded (and where its probe images go).
+    device: Device,
 }
 
 /// What a value returned by a model is, for an error message.
@@ -58,6 +60,7 @@ impl ScriptModel {
         Ok(Self {
             module,
             path: path.to_path_buf(),
+            device,
         })
     }
 
@@ -112,7 +115,7 @@ impl ScriptModel {
     /// images through it: a check that the model takes such images and follows the convention.
     pub fn layer_width(&self, method: &str, image_shape: [i64; 3]) -> Result<i64> {
         let [c, h, w] = image_shape;
-        let probe = Tensor::zeros([2, c, h, w], (Kind::Float, self.device()));
+        let probe = Tensor::zeros([2, c, h, w], (Kind::Float, self.device));
         let out = tch::no_grad(|| self.layer(method, &probe))?;
         Ok(out.size()[1])
     }
@@ -129,14 +132,6 @@ impl ScriptModel {
             ));
         }
         Ok(())
-    }
-
-    fn device(&self) -> Device {
-        self.module
-            .named_parameters()
-            .ok()
-            .and_then(|p| p.first().map(|(_, t)| t.device()))
-            .unwrap_or(Device::Cpu)
     }
 
     fn method_name(&self, method: &str) -> String {
