@@ -7,6 +7,11 @@
 #                                                  a check of the script in minutes, not a result
 #   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
 #   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
+#   scripts/readme-figures.sh random-start PRESET [SEED ...]
+#                                                  the worst-case encoder's PGD from the image
+#                                                  (the paper's) against a random start: encoder,
+#                                                  robust MLP head and strong suite per seed
+#                                                  (default seeds 0 1 2), then both summaries
 #
 # Headline cells per seed (folder names as in `wcmi reproduce`): the worst-case and DIM
 # encoders; on the worst-case encoder MLP and linear heads trained standardly (last epoch),
@@ -40,7 +45,8 @@ build() {
   cp target/release/wcmi "$wcmi.tmp.$$" && mv -f "$wcmi.tmp.$$" "$wcmi"
 }
 
-# head DIR NAME ENCODER HEAD TRAINING [--early-stop]: one head, its PGD and strong evaluation.
+# head DIR NAME ENCODER HEAD TRAINING [--early-stop]: one head, its PGD and strong evaluation
+# (on the first $strong_limit test images).
 head() {
   local dir=$1 name=$2 encoder=$3 kind=$4 training=$5
   shift 5
@@ -50,8 +56,8 @@ head() {
       --preset "$preset" --seed "$seed" --threads "$threads" --out "$out" --resume
   fi
   if [ ! -f "$out/strong.json" ]; then
-    "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack strong --limit 1000 \
-      --threads "$threads" --out "$out/strong.json"
+    "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack strong \
+      --limit "${strong_limit:-1000}" --threads "$threads" --out "$out/strong.json"
   fi
 }
 
@@ -64,10 +70,12 @@ autoattack() {
   fi
 }
 
-# encoder DIR OBJECTIVE: one encoder (resumed, or nothing to do when finished).
+# encoder DIR OBJECTIVE [FLAG ...]: one encoder (resumed, or nothing to do when finished).
 encoder() {
-  "$wcmi" train-encoder --dataset mnist --objective "$2" --preset "$preset" \
-    --seed "$seed" --threads "$threads" --out "$1/encoder-$2" --resume
+  local dir=$1 objective=$2
+  shift 2
+  "$wcmi" train-encoder --dataset mnist --objective "$objective" --preset "$preset" "$@" \
+    --seed "$seed" --threads "$threads" --out "$dir/encoder-$objective" --resume
 }
 
 # lanes CMD ...: each CMD (a shell snippet) in turn, or all at once when $lanes > 1; fails if any does.
@@ -121,6 +129,34 @@ headline() {
   python3 scripts/summarise_headline.py "$root/$preset"
 }
 
+# random_start_seed SEED: both arms of one seed, side by side when $lanes is 2.
+random_start_seed() {
+  seed=$1
+  local arm dir cmds=()
+  for arm in false true; do
+    dir=$root/$preset/random-start-$arm/mnist-seed$seed
+    cmds+=("encoder $dir worst-case --random-start $arm
+            head $dir worst-case-mlp-adversarial $dir/encoder-worst-case/model.safetensors \
+              mlp adversarial --early-stop")
+  done
+  lanes "${cmds[@]}"
+}
+
+random_start() {
+  local seeds=("$@")
+  [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
+  lanes=$jobs
+  [ "$lanes" -le 2 ] || lanes=2
+  strong_limit=500
+  build
+  local seed
+  for seed in "${seeds[@]}"; do random_start_seed "$seed"; done
+  for arm in false true; do
+    echo "encoder PGD random start: $arm"
+    python3 scripts/summarise_headline.py "$root/$preset/random-start-$arm"
+  done
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -133,5 +169,11 @@ case "$command" in
     done
     ;;
   summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
-  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+  random-start)
+    preset=${1:?random-start needs a preset}
+    shift
+    mkdir -p "$root/$preset"
+    random_start "$@"
+    ;;
+  *) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 
 Reads DIR/mnist-seed*/<cell>/eval-mnist.json (natural and the paper's PGD on the test set, as
 train-head writes it), strong.json and autoattack.json (`evaluate --attack strong` and
-`--attack autoattack` on the first 1,000, with the masking flags AutoAttack's suite raised), and the
+`--attack autoattack` on the first 1,000 (the strong suite on as many as the script asked), with the masking flags AutoAttack's suite raised), and the
 encoders' last log lines; prints a Markdown table, one value per seed in brackets.
 """
 import json
@@ -33,8 +33,12 @@ def mean_std(values):
 def main(root: Path) -> None:
     seeds = sorted(root.glob("mnist-seed*"), key=lambda p: int(p.name.removeprefix("mnist-seed")))
     print(f"seeds: {', '.join(p.name.removeprefix('mnist-seed') for p in seeds)}\n")
+    examples = sorted(
+        {json.loads(p.read_text())["examples"] for p in root.glob("mnist-seed*/*/strong.json")}
+    )
+    first = ", ".join(f"{n:,}" for n in examples) or "–"
     print(
-        "| encoder | head | natural % [paper] | PGD-10 % [paper] | strong % (first 1,000) "
+        f"| encoder | head | natural % [paper] | PGD-10 % [paper] | strong % (first {first}) "
         "| AutoAttack % (first 1,000) | masking flags |"
     )
     print("|---|---|---|---|---|---|---|")

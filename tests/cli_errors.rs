@@ -455,3 +455,45 @@ fn a_run_folder_in_use_is_refused() {
         fails_with(&args, &["--out", out, &owner]);
     }
 }
+
+/// `train-encoder --random-start` reaches the worst-case objective's PGD (recorded in the
+/// checkpoint's configuration); without it the PGD starts at the image, as in the paper's code.
+#[test]
+fn the_encoder_random_start_flag_reaches_the_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, expected) in [(Some("true"), true), (None, false)] {
+        let out = dir.path().join(format!("encoder-{expected}"));
+        let mut args = vec![
+            "train-encoder",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            "../shared/data",
+            "--objective",
+            "worst-case",
+            "--preset",
+            "quick",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "200",
+            "--batch-size",
+            "32",
+            "--critic-width",
+            "8",
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(value) = flag {
+            args.extend(["--random-start", value]);
+        }
+        let (code, stderr) = wcmi(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let (info, _) = checkpoint::read(&out.join("model.safetensors")).unwrap();
+        let config: wcmi::train::encoder::EncoderConfig =
+            serde_json::from_value(info.config).unwrap();
+        assert_eq!(config.attack.random_start, expected, "{flag:?}");
+    }
+}

@@ -7,7 +7,7 @@ use tch::Device;
 use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
-use wcmi::reproduce::{report, reproduce, ReproduceConfig};
+use wcmi::reproduce::{grid::Scope, report, reproduce, ReproduceConfig};
 use wcmi::train::preset::{Preset, PresetSettings};
 
 fn tiny() -> Dataset {
@@ -34,6 +34,7 @@ fn config() -> ReproduceConfig {
             lr: 1e-3,
             eval_limit: Some(100),
             strong_limit: 20,
+            autoattack: true,
             mi_epochs: 1,
             mi_train_limit: 300,
             mi_test_batches: 2,
@@ -43,6 +44,7 @@ fn config() -> ReproduceConfig {
         mi_bound: Bound::Infonce,
         mi_critic: CriticKind::Global,
         synthetic_data: false,
+        scope: Scope::Grid,
     }
 }
 
@@ -137,4 +139,61 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         err.contains("run_folder") && err.contains("other settings"),
         "{err}"
     );
+}
+
+#[test]
+fn the_headline_scope_trains_only_the_headline_and_says_what_it_shows() {
+    tch::set_num_threads(2);
+    let data = tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("headline");
+    let base = config();
+    let config = ReproduceConfig {
+        scope: Scope::Headline,
+        settings: PresetSettings {
+            autoattack: false,
+            ..base.settings
+        },
+        ..base
+    };
+    let results = reproduce(&data, &config, &out, Device::Cpu).unwrap();
+    let names: Vec<String> = results.cells.iter().map(|r| r.cell.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "worst-case-mlp-adversarial",
+            "dim-mlp-adversarial",
+            "dim-mlp-standard"
+        ]
+    );
+    let measured: Vec<&str> = results
+        .representations
+        .iter()
+        .map(|r| r.model.as_str())
+        .collect();
+    assert_eq!(measured, ["dim", "worst-case"]);
+    assert!(!out.join("trial-0/supervised-mlp-standard").exists());
+    assert!(results
+        .cells
+        .iter()
+        .all(|r| r.strong_accuracy.is_some() && r.autoattack_accuracy.is_none()));
+
+    let summary = report::headline_markdown(&results);
+    assert_eq!(summary.matches("\n| ").count(), 4, "{summary}");
+    let worst_case = &results.cells[0];
+    let dim_best = results.cells[1]
+        .adversarial_accuracy
+        .max(results.cells[2].adversarial_accuracy);
+    assert!(
+        summary.contains(&format!(
+            "keeps {:.1} %, {:+.1} points",
+            100.0 * worst_case.adversarial_accuracy,
+            100.0 * (worst_case.adversarial_accuracy - dim_best)
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("the paper's effect"), "{summary}");
+    assert!(!summary.contains("AutoAttack"), "{summary}");
+    let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(markdown.contains("worst-case MI") && !markdown.contains("| supervised"));
 }

@@ -4,7 +4,7 @@ use super::common::{positive, GlobalArgs};
 use crate::data::DatasetName;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
-use crate::reproduce::{self, folder::ReproductionFolder, report, ReproduceConfig};
+use crate::reproduce::{self, folder::ReproductionFolder, grid::Scope, report, ReproduceConfig};
 use crate::train::preset::Preset;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -58,6 +58,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         mi_bound: args.mi_bound,
         mi_critic: args.mi_critic,
         synthetic_data: false,
+        scope: Scope::Grid,
     };
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("reproduce-{}-{}", args.dataset, args.preset.name()))

@@ -30,15 +30,21 @@ pub struct Args {
     pub attack_gradient: AttackGradient,
     #[command(flatten)]
     pub threat: ThreatArgs,
+    /// Start the worst-case objective's PGD at a random point of the ball instead of the image
+    /// (the paper's code starts at the image) [default: false].
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub random_start: Option<bool>,
     #[command(flatten)]
     pub run: RunArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
     let preset = args.run.preset.settings();
-    let attack = args
-        .threat
-        .training_config(args.dataset, false, preset.train_pgd_steps)?;
+    let attack = args.threat.training_config(
+        args.dataset,
+        args.random_start.unwrap_or(false),
+        preset.train_pgd_steps,
+    )?;
     let mut config = EncoderConfig::from_preset(args.objective, &preset, attack, global.seed);
     config.bound = args.bound.unwrap_or(config.bound);
     config.critic = args.critic.unwrap_or(config.critic);

@@ -88,6 +88,52 @@ pub struct Cell {
     pub head: HeadKind,
 }
 
+/// Which of the grid's models a reproduction trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every model of the paper's tables.
+    #[default]
+    Grid,
+    /// The paper's headline comparison (claims 1 and 2 of SPEC §6) and nothing else: the
+    /// robust MLP head on each encoder, DIM's standard MLP head (the natural accuracy a DIM
+    /// representation supports) and both encoders' vulnerability. `wcmi demo` runs it.
+    Headline,
+}
+
+impl Scope {
+    pub fn is_grid(&self) -> bool {
+        *self == Self::Grid
+    }
+
+    /// The classifiers the scope trains, the headline's first.
+    pub fn cells(self) -> Vec<Cell> {
+        let headline = headline_cells();
+        match self {
+            Self::Headline => headline.to_vec(),
+            Self::Grid => headline
+                .into_iter()
+                .chain(cells().into_iter().filter(|c| !headline.contains(c)))
+                .collect(),
+        }
+    }
+}
+
+/// The headline comparison's classifiers, in the order they run: the worst-case encoder's robust
+/// MLP head, DIM's, and DIM's standard MLP head.
+pub fn headline_cells() -> [Cell; 3] {
+    let mlp = |representation, training| Cell {
+        representation,
+        training,
+        head: HeadKind::Mlp,
+    };
+    [
+        mlp(Representation::WorstCase, Training::Adversarial),
+        mlp(Representation::Dim, Training::Adversarial),
+        mlp(Representation::Dim, Training::Standard),
+    ]
+}
+
 /// The rows of the tables, in the paper's order (supervised models have no E.S. row).
 pub fn rows() -> Vec<(Representation, Training)> {
     let mut rows = Vec::new();
@@ -203,5 +249,22 @@ mod tests {
         assert_eq!(names.len(), 16);
         assert!(names.contains("worst-case-mlp-adversarial"));
         assert!(!names.contains("supervised-mlp-standard-es"));
+    }
+
+    #[test]
+    fn the_grid_scope_trains_every_cell_once_headline_first() {
+        let grid = Scope::Grid.cells();
+        assert_eq!(grid.len(), cells().len());
+        assert!(cells().iter().all(|c| grid.contains(c)));
+        assert_eq!(grid[..3], headline_cells());
+        let headline: Vec<String> = Scope::Headline.cells().iter().map(Cell::name).collect();
+        assert_eq!(
+            headline,
+            [
+                "worst-case-mlp-adversarial",
+                "dim-mlp-adversarial",
+                "dim-mlp-standard"
+            ]
+        );
     }
 }

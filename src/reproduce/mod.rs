@@ -24,11 +24,10 @@ use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
 use crate::model::Model;
 use crate::nn::critic::CriticKind;
-use crate::nn::HeadKind;
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
 use folder::{Measured, ReproductionFolder, TrialFolder};
-use grid::{Cell, GridSettings, Representation};
+use grid::{Cell, GridSettings, Representation, Scope};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -52,6 +51,9 @@ pub struct ReproduceConfig {
     /// tables then show no paper values.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub synthetic_data: bool,
+    /// The whole grid, or only the headline comparison (absent in older configs: the grid).
+    #[serde(default, skip_serializing_if = "Scope::is_grid")]
+    pub scope: Scope,
 }
 
 impl ReproduceConfig {
@@ -248,13 +250,20 @@ impl Trial<'_> {
             } else {
                 let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
                 let strong_report = cascade(model, &self.data.test, &strong, 500, &suite)?;
-                let suite = autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
-                let autoattack = cascade(model, &self.data.test, &strong, 500, &suite)?;
+                let autoattack = if self.grid.preset.autoattack {
+                    let suite =
+                        autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
+                    Some(cascade(model, &self.data.test, &strong, 500, &suite)?)
+                } else {
+                    None
+                };
                 let zero = zero_gradient_images(model, &self.data.test, &strong, 500)?;
                 (
                     Some(strong_report.worst_case_accuracy),
-                    Some(autoattack.worst_case_accuracy),
-                    MaskingChecks::new(zero, &autoattack, None).flags,
+                    autoattack.as_ref().map(|a| a.worst_case_accuracy),
+                    // Without Square only the zero-gradient check applies.
+                    MaskingChecks::new(zero, autoattack.as_ref().unwrap_or(&strong_report), None)
+                        .flags,
                 )
             };
             Ok(CellResult {
@@ -344,31 +353,22 @@ enum Step {
     Vulnerability(Measured),
 }
 
-/// The order of a trial's steps: the paper's headline comparison first (adversarially trained
-/// MLP heads on both encoders, and the encoders' vulnerability), so that an interrupted or
-/// partial run (`--report-only`) has the most telling numbers; then everything else.
-fn schedule() -> Vec<Step> {
-    use grid::Training;
-    let headline = |c: &Cell| {
-        c.representation != Representation::Supervised
-            && c.training == Training::Adversarial
-            && c.head == HeadKind::Mlp
-    };
-    let mut steps: Vec<Step> = grid::cells()
-        .into_iter()
-        .filter(headline)
-        .rev()
+/// The order of a trial's steps: the paper's headline comparison first (the scope's headline
+/// cells and the encoders' vulnerability), so that an interrupted or partial run
+/// (`--report-only`) has the most telling numbers; then, for the grid, everything else.
+fn schedule(scope: Scope) -> Vec<Step> {
+    let mut cells = scope.cells().into_iter();
+    let mut representations = measured().into_iter();
+    let mut steps: Vec<Step> = cells
+        .by_ref()
+        .take(grid::headline_cells().len())
         .map(Step::Cell)
         .collect();
-    let mut representations = measured().into_iter();
     steps.extend(representations.by_ref().take(2).map(Step::Vulnerability));
-    steps.extend(
-        grid::cells()
-            .into_iter()
-            .filter(|c| !headline(c))
-            .map(Step::Cell),
-    );
-    steps.extend(representations.map(Step::Vulnerability));
+    if scope.is_grid() {
+        steps.extend(cells.map(Step::Cell));
+        steps.extend(representations.map(Step::Vulnerability));
+    }
     steps
 }
 
@@ -434,7 +434,7 @@ pub fn reproduce(
         };
         let dim = t.encoder(Representation::Dim)?;
         let worst_case = t.encoder(Representation::WorstCase)?;
-        for step in schedule() {
+        for step in schedule(config.scope) {
             match step {
                 Step::Cell(cell) => {
                     let encoder = match cell.representation {
@@ -465,19 +465,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_schedule_runs_every_step_once_headline_first() {
-        let steps = schedule();
-        let cells: Vec<Cell> = steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Cell(c) => Some(*c),
-                Step::Vulnerability(..) => None,
-            })
-            .collect();
-        assert_eq!(cells.len(), grid::cells().len());
-        assert!(grid::cells().iter().all(|c| cells.contains(c)));
-        assert_eq!(cells[0].name(), "worst-case-mlp-adversarial");
-        let measured = steps.len() - cells.len();
-        assert_eq!(measured, super::measured().len());
+    fn the_schedule_runs_every_step_of_its_scope_once_headline_first() {
+        for scope in [Scope::Grid, Scope::Headline] {
+            let steps = schedule(scope);
+            let cells: Vec<Cell> = steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Cell(c) => Some(*c),
+                    Step::Vulnerability(..) => None,
+                })
+                .collect();
+            assert_eq!(cells, scope.cells());
+            let measured = steps.len() - cells.len();
+            let expected = if scope.is_grid() {
+                super::measured().len()
+            } else {
+                2
+            };
+            assert_eq!(measured, expected, "{scope:?}");
+        }
     }
 }

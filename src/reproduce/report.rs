@@ -3,7 +3,7 @@
 //! adversarial gap) and Fig. 2 (worst-case MI against robust accuracy under the Theorem 3.4
 //! bound), and one self-contained HTML page with all of them.
 use super::folder::{Measured, ReproductionFolder};
-use super::grid::{self, Cell, Representation};
+use super::grid::{self, Cell, Representation, Training};
 use super::paper::paper_cell;
 use super::{CellResult, Results};
 use crate::atomic::write_atomic;
@@ -50,7 +50,6 @@ fn percent(values: &[f64]) -> String {
 /// The results table: one row per (representation, training), MLP then linear columns, each
 /// measured number followed by the paper's in brackets.
 pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let dataset = results.config.dataset;
     let header = vec![
         "encoder",
         "head training",
@@ -63,7 +62,7 @@ pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>)
         "linear strong",
         "linear AutoAttack",
     ];
-    let rows = grid::rows()
+    let rows = rows_in_scope(results)
         .into_iter()
         .map(|(representation, training)| {
             let mut row = vec![
@@ -76,38 +75,156 @@ pub fn results_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<String>>)
                     training,
                     head,
                 };
-                let measured = cells_of(results, &cell);
-                let paper = (!results.config.synthetic_data)
-                    .then(|| paper_cell(dataset, representation, training, head))
-                    .flatten();
-                let with_paper = |values: Vec<f64>, paper: Option<f64>| {
-                    let paper = paper.map_or(String::new(), |p| format!(" [{p:.2}]"));
-                    format!("{}{paper}", percent(&values))
-                };
-                row.push(with_paper(
-                    measured.iter().map(|r| r.natural_accuracy).collect(),
-                    paper.map(|p| p.natural),
-                ));
-                row.push(with_paper(
-                    measured.iter().map(|r| r.adversarial_accuracy).collect(),
-                    paper.map(|p| p.adversarial),
-                ));
-                for accuracy in [
-                    |r: &CellResult| r.strong_accuracy,
-                    |r: &CellResult| r.autoattack_accuracy,
-                ] {
-                    row.push(percent(
-                        &measured
-                            .iter()
-                            .filter_map(|r| accuracy(r))
-                            .collect::<Vec<_>>(),
-                    ));
-                }
+                row.extend(accuracy_columns(results, &cell));
             }
             row
         })
         .collect();
     (header, rows)
+}
+
+/// The rows of the tables that the reproduction's scope trains, in the paper's order.
+fn rows_in_scope(results: &Results) -> Vec<(Representation, Training)> {
+    let cells = results.config.scope.cells();
+    grid::rows()
+        .into_iter()
+        .filter(|&(representation, training)| {
+            cells
+                .iter()
+                .any(|c| c.representation == representation && c.training == training)
+        })
+        .collect()
+}
+
+/// A cell's natural and paper-PGD accuracy (each with the paper's in brackets), strong and
+/// AutoAttack accuracy, as mean ± std over trials.
+fn accuracy_columns(results: &Results, cell: &Cell) -> [String; 4] {
+    let measured = cells_of(results, cell);
+    let paper = (!results.config.synthetic_data)
+        .then(|| {
+            paper_cell(
+                results.config.dataset,
+                cell.representation,
+                cell.training,
+                cell.head,
+            )
+        })
+        .flatten();
+    let with_paper = |accuracy: fn(&CellResult) -> f64, paper: Option<f64>| {
+        let paper = paper.map_or(String::new(), |p| format!(" [{p:.2}]"));
+        let values: Vec<f64> = measured.iter().map(|r| accuracy(r)).collect();
+        format!("{}{paper}", percent(&values))
+    };
+    let optional = |accuracy: fn(&CellResult) -> Option<f64>| {
+        percent(
+            &measured
+                .iter()
+                .filter_map(|r| accuracy(r))
+                .collect::<Vec<_>>(),
+        )
+    };
+    [
+        with_paper(|r| r.natural_accuracy, paper.map(|p| p.natural)),
+        with_paper(|r| r.adversarial_accuracy, paper.map(|p| p.adversarial)),
+        optional(|r| r.strong_accuracy),
+        optional(|r| r.autoattack_accuracy),
+    ]
+}
+
+/// Mean over trials of a cell's accuracy, if it was measured.
+fn mean_accuracy(results: &Results, cell: &Cell, accuracy: fn(&CellResult) -> f64) -> Option<f64> {
+    let values: Vec<f64> = cells_of(results, cell).into_iter().map(accuracy).collect();
+    (!values.is_empty()).then(|| mean_std(&values).0)
+}
+
+/// The headline comparison (SPEC §6, claims 1 and 2) as one small table, the encoders'
+/// vulnerability beside their heads, and one sentence on what it shows: `wcmi demo`'s summary.
+pub fn headline_markdown(results: &Results) -> String {
+    let autoattack = results.config.settings.autoattack;
+    let mut header = vec![
+        "encoder",
+        "MLP head",
+        "natural % [paper]",
+        "PGD % [paper]",
+        "strong %",
+        "AutoAttack %",
+        "encoder RV (nats)",
+        "Theorem 3.4 bound %",
+    ];
+    if !autoattack {
+        header.retain(|&h| h != "AutoAttack %");
+    }
+    let cells = grid::headline_cells();
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|cell| {
+            let mut row = vec![
+                cell.representation.label().to_string(),
+                cell.training.label().to_string(),
+            ];
+            let [natural, pgd, strong, autoattack_column] = accuracy_columns(results, cell);
+            row.extend([natural, pgd, strong]);
+            if autoattack {
+                row.push(autoattack_column);
+            }
+            let of = reports_of(results, cell.representation.name());
+            row.push(nats(of.iter().map(|r| r.vulnerability).collect()));
+            row.push(percent(
+                &of.iter()
+                    .filter_map(|r| r.robust_accuracy_bound)
+                    .collect::<Vec<_>>(),
+            ));
+            row
+        })
+        .collect();
+    let [worst_case, dim_robust, dim_standard] = cells;
+    let pgd = |cell: &Cell| mean_accuracy(results, cell, |r| r.adversarial_accuracy);
+    let natural = |cell: &Cell| mean_accuracy(results, cell, |r| r.natural_accuracy);
+    let rv =
+        |representation: Representation| mi_of(results, representation.name()).map(|(_, _, rv)| rv);
+    let finding = match (
+        pgd(&worst_case),
+        pgd(&dim_robust).zip(pgd(&dim_standard)),
+        natural(&worst_case).zip(natural(&dim_standard)),
+        rv(Representation::WorstCase).zip(rv(Representation::Dim)),
+    ) {
+        (Some(wc), Some((dim_r, dim_s)), Some((wc_nat, dim_nat)), Some((wc_rv, dim_rv))) => {
+            let dim_best = dim_r.max(dim_s);
+            let shows = wc > dim_best && wc_rv < dim_rv;
+            format!(
+                "{}: under the paper's PGD the worst-case encoder's robust head keeps {:.1} %, \
+                 {:+.1} points against the better of DIM's heads ({:.1} %), at {:.1} % natural \
+                 accuracy against {:.1} % for DIM's standard head, and its representation is \
+                 {} vulnerable (RV {wc_rv:.2} against {dim_rv:.2} nats).",
+                if shows {
+                    "This shows the paper's effect"
+                } else {
+                    "This run does not show the paper's effect"
+                },
+                100.0 * wc,
+                100.0 * (wc - dim_best),
+                100.0 * dim_best,
+                100.0 * wc_nat,
+                100.0 * dim_nat,
+                if wc_rv < dim_rv { "less" } else { "not less" },
+            )
+        }
+        _ => "The headline comparison is not complete yet.".to_string(),
+    };
+    format!("{}\n{finding}\n", table::markdown(&header, &rows))
+}
+
+/// Nats as "mean ± std" over trials, or "–" when nothing was measured.
+fn nats(values: Vec<f64>) -> String {
+    if values.is_empty() {
+        return "–".into();
+    }
+    let (mean, std) = mean_std(&values);
+    if values.len() > 1 {
+        format!("{mean:.3} ± {std:.3}")
+    } else {
+        format!("{mean:.3}")
+    }
 }
 
 /// Per-representation MI (nats), RV and the Theorem 3.4 bound, averaged over trials.
@@ -125,14 +242,6 @@ pub fn vulnerability_table(results: &Results) -> (Vec<&'static str>, Vec<Vec<Str
             models.push(&r.model);
         }
     }
-    let nats = |values: Vec<f64>| {
-        let (mean, std) = mean_std(&values);
-        if values.len() > 1 {
-            format!("{mean:.3} ± {std:.3}")
-        } else {
-            format!("{mean:.3}")
-        }
-    };
     let rows = models
         .into_iter()
         .map(|model| {
@@ -374,12 +483,21 @@ fn masking_summary(results: &Results) -> String {
 
 /// The suites' description shared by both reports' captions.
 fn suites_caption(results: &Results) -> String {
+    let settings = &results.config.settings;
+    let autoattack = if settings.autoattack {
+        format!(
+            "AutoAttack is its standard suite as wcmi runs it (APGD-CE, APGD-T over 9 targets, \
+             Square with {SQUARE_QUERIES} queries; no FAB-T), both"
+        )
+    } else {
+        "AutoAttack was not run at this preset (`wcmi evaluate --attack autoattack` runs it \
+         on a head); strong is"
+            .to_string()
+    };
     format!(
         "strong is the per-sample worst case over PGD, PGD with {STRONG_RESTARTS} random \
-         restarts, APGD-CE and APGD-DLR; AutoAttack is its standard suite as wcmi runs it \
-         (APGD-CE, APGD-T over 9 targets, Square with {SQUARE_QUERIES} queries; no FAB-T), both \
-         on the first {} test images",
-        results.config.settings.strong_limit
+         restarts, APGD-CE and APGD-DLR; {autoattack} on the first {} test images",
+        settings.strong_limit
     )
 }
 
