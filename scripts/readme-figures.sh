@@ -10,7 +10,8 @@
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
 #                                                  the worst-case encoder's PGD from the image
 #                                                  (the paper's) against a random start: encoder,
-#                                                  robust MLP head and strong suite per seed
+#                                                  robust MLP head and strong suite (first 500
+#                                                  at the demo preset, else 1,000) per seed
 #                                                  (default seeds 0 1 2), then both summaries
 #
 # Headline cells per seed (folder names as in `wcmi reproduce`): the worst-case and DIM
@@ -147,7 +148,8 @@ random_start() {
   [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
   lanes=$jobs
   [ "$lanes" -le 2 ] || lanes=2
-  strong_limit=500
+  strong_limit=1000
+  [ "$preset" != demo ] || strong_limit=500
   build
   local seed
   for seed in "${seeds[@]}"; do random_start_seed "$seed"; done

@@ -218,7 +218,11 @@ fn corrupt_data_files() {
     );
     fails_with(
         &["data", "info", "cifar10", "--data-dir", data_dir],
-        &["cifar10", "not found"],
+        &[
+            "cifar10",
+            "not found",
+            "`wcmi data fetch cifar10` downloads",
+        ],
     );
 }
 

@@ -86,6 +86,7 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         let autoattack = cell.autoattack_accuracy.unwrap();
         assert!(autoattack <= cell.natural_accuracy + 1e-9, "{cell:?}");
     }
+    assert!(out.join("plots/curves-heads-linear.png").is_file());
     let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(
         markdown.contains("[95.05]"),
@@ -194,6 +195,8 @@ fn the_headline_scope_trains_only_the_headline_and_says_what_it_shows() {
     );
     assert!(summary.contains("the paper's effect"), "{summary}");
     assert!(!summary.contains("AutoAttack"), "{summary}");
+    assert!(out.join("plots/curves-heads-mlp.png").is_file());
+    assert!(!out.join("plots/curves-heads-linear.png").exists());
     let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(markdown.contains("worst-case MI") && !markdown.contains("| supervised"));
 }

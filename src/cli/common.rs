@@ -54,8 +54,17 @@ impl GlobalArgs {
 
     /// Loads a dataset from the resolved data directory onto `device`.
     pub fn load_dataset(&self, name: DatasetName, device: Device) -> anyhow::Result<Dataset> {
-        let dir = dir::resolve(self.data_dir.as_deref())?;
-        let data = Dataset::load(name, &dir).with_context(|| format!("loading {name}"))?;
+        // The library names the problem; the command that mends it is the CLI's to name.
+        let with_fetch_hint = |error: crate::error::Error, context: String| {
+            anyhow::anyhow!(
+                "{}; `wcmi data fetch {name}` downloads and verifies the official files",
+                super::message(&anyhow::Error::from(error).context(context))
+            )
+        };
+        let dir = dir::resolve(self.data_dir.as_deref())
+            .map_err(|e| with_fetch_hint(e, "finding the data".into()))?;
+        let data =
+            Dataset::load(name, &dir).map_err(|e| with_fetch_hint(e, format!("loading {name}")))?;
         Ok(data.to_device(device))
     }
 }

@@ -54,20 +54,31 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     };
     let results = reproduce::reproduce(&data, &config, &args.out, device)?;
     let folder = ReproductionFolder::new(&args.out);
-    let [worst_case_head, ..] = grid::headline_cells();
-    let weights = RunFiles::new(&folder.trial(0).cell(&worst_case_head)).best;
     print!("{}", report::headline_markdown(&results));
     println!(
         "The demo preset trains for {} epochs on the first {} training images (a tenth of them \
-         held out for validation); `wcmi reproduce --preset cpu` runs the paper's whole table, \
-         and\n  wcmi evaluate --checkpoint {} --attack autoattack\nattacks the worst-case \
-         encoder's robust head with AutoAttack.\nreport: {}\nfinished in {:.0} s",
+         held out for validation); `wcmi reproduce --preset cpu` runs the paper's whole table.",
         config.settings.encoder_epochs,
         config
             .settings
             .train_limit
             .map_or(data.train.len(), |l| (l as i64).min(data.train.len())),
-        weights.display(),
+    );
+    if !synthetic_data {
+        let [worst_case_head, ..] = grid::headline_cells();
+        let weights = RunFiles::new(&folder.trial(0).cell(&worst_case_head)).best;
+        let data_dir = global
+            .data_dir
+            .as_ref()
+            .map_or(String::new(), |d| format!(" --data-dir {}", d.display()));
+        println!(
+            "AutoAttack on the worst-case encoder's robust head:\n  wcmi evaluate --checkpoint {} \
+             --attack autoattack{data_dir}",
+            weights.display()
+        );
+    }
+    println!(
+        "report: {}\nfinished in {:.0} s",
         folder.report().display(),
         started.elapsed().as_secs_f64()
     );

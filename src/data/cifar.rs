@@ -65,10 +65,7 @@ pub fn load(folder: &Path) -> Result<(LabelledImages, LabelledImages)> {
     }
     Err(Error::data(
         folder,
-        format!(
-            "no CIFAR-10 files: expected {BINARY_FOLDER}/data_batch_1.bin … or {JPEG_TARBALL} \
-             (run `wcmi data fetch cifar10`)"
-        ),
+        format!("no CIFAR-10 files: expected {BINARY_FOLDER}/data_batch_1.bin … or {JPEG_TARBALL}"),
     ))
 }
 

@@ -20,13 +20,13 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
         .ok_or_else(|| {
             Error::invalid(
                 "data_dir",
-                "no data directory found (looked in ./data and ../shared/data); name one, set \
-                 WCMI_DATA, or run `wcmi data fetch NAME`",
+                "no data directory found (looked in ./data and ../shared/data); name one or set \
+                 WCMI_DATA",
             )
         })
 }
 
-/// Where `wcmi data fetch` writes: the named directory (created if needed), else `./data`.
+/// Where downloads of the official files go: the named directory (created if needed), else `./data`.
 pub fn for_download(explicit: Option<&Path>) -> PathBuf {
     explicit
         .map(Path::to_path_buf)

@@ -96,7 +96,8 @@ impl Dataset {
             return Err(Error::data(
                 &folder,
                 format!(
-                    "dataset folder not found; run `wcmi data fetch {name}` or name another data directory"
+                    "dataset folder not found; name another data directory or download {name}'s \
+                     official files"
                 ),
             ));
         }

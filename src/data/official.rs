@@ -106,7 +106,7 @@ pub fn verify_pinned(path: &Path, uncompressed: &[u8]) -> Result<()> {
             path,
             format!(
                 "SHA-256 mismatch: expected {expected}, got {got}; the file is corrupt or not \
-                 the official release (re-run `wcmi data fetch`)"
+                 the official release"
             ),
         ));
     }

@@ -216,7 +216,7 @@ impl Network {
             Network::Classifier(model) => Ok(model),
             Network::EncoderCritic { .. } => Err(Error::invalid(
                 "checkpoint",
-                "holds an encoder without a classification head; train one with `wcmi train-head`",
+                "holds an encoder without a classification head; train a head on it first",
             )),
         }
     }

@@ -382,7 +382,8 @@ fn head_title(head: HeadKind) -> &'static str {
 }
 
 /// Training curves of trial 0: encoders' MI, and the validation PGD accuracy of the classifiers
-/// chosen by it (standard training does not measure it).
+/// chosen by it (standard training does not measure it); a head kind with no such classifier in
+/// the scope gets no chart.
 fn curve_charts(results: &Results, folder: &ReproductionFolder) -> Result<Vec<(String, Chart)>> {
     let trial = folder.trial(0);
     let series = |label: String, points: Vec<(f64, f64)>| Series {
@@ -422,7 +423,11 @@ fn curve_charts(results: &Results, folder: &ReproductionFolder) -> Result<Vec<(S
     )];
     for head in [HeadKind::Mlp, HeadKind::Linear] {
         let mut head_series = Vec::new();
-        for c in grid::cells().iter().filter(|c| c.head == head) {
+        let in_scope = results.config.scope.cells();
+        for c in grid::cells()
+            .iter()
+            .filter(|c| c.head == head && in_scope.contains(c))
+        {
             let log: Vec<EpochRecord> = jsonl::read(&RunFiles::new(&trial.cell(c)).log)?;
             let points: Vec<(f64, f64)> = log
                 .iter()
@@ -432,6 +437,9 @@ fn curve_charts(results: &Results, folder: &ReproductionFolder) -> Result<Vec<(S
                 let label = format!("{}, {}", c.representation.label(), c.training.label());
                 head_series.push(series(label, points));
             }
+        }
+        if head_series.is_empty() {
+            continue;
         }
         charts.push((
             format!("curves-heads-{}", head.name()),
