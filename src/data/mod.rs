@@ -95,10 +95,7 @@ impl Dataset {
         if !folder.is_dir() {
             return Err(Error::data(
                 &folder,
-                format!(
-                    "dataset folder not found; name another data directory or download {name}'s \
-                     official files"
-                ),
+                "dataset folder not found; name another data directory",
             ));
         }
         let (train, test) = match name {
