@@ -30,8 +30,9 @@ pub struct Args {
     pub attack_gradient: AttackGradient,
     #[command(flatten)]
     pub threat: ThreatArgs,
-    /// Start the worst-case objective's PGD at a random point of the ball instead of the image
-    /// (the paper's code starts at the image) [default: false].
+    /// Start the PGD of the worst-case objective and of the per-epoch validation worst-case Î
+    /// at a random point of the ball instead of the image (the paper's code starts at the
+    /// image) [default: false].
     #[arg(long, action = clap::ArgAction::Set)]
     pub random_start: Option<bool>,
     #[command(flatten)]

@@ -11,7 +11,8 @@ pub enum Preset {
     Quick,
     /// The MNIST table within about 3 hours on 2 CPU cores.
     Cpu,
-    /// `wcmi demo`'s budget: the headline comparison within 10 minutes on 2 CPU cores.
+    /// `wcmi demo`'s budget: the headline comparison in about 10 minutes on 2 CPU cores (10 min
+    /// 37 s on an AMD EPYC Zen 3, the slowest measured).
     Demo,
     /// SPEC §5 as printed (300 epochs, critic width 2048), for a GPU.
     Paper,
