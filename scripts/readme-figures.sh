@@ -46,7 +46,7 @@ build() {
   cp target/release/wcmi "$wcmi.tmp.$$" && mv -f "$wcmi.tmp.$$" "$wcmi"
 }
 
-# head DIR NAME ENCODER HEAD TRAINING [--early-stop]: one head, its PGD and strong evaluation
+# head DIR NAME ENCODER HEAD TRAINING [FLAGS]: one head, its PGD and strong evaluation
 # (on the first $strong_limit test images).
 head() {
   local dir=$1 name=$2 encoder=$3 kind=$4 training=$5
@@ -102,12 +102,12 @@ headline_seed() {
   local dir=$root/$preset/mnist-seed$seed
   local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
   lanes "encoder $dir worst-case" \
-    "encoder $dir dim; head $dir dim-mlp-adversarial $dim mlp adversarial --early-stop"
+    "encoder $dir dim; head $dir dim-mlp-adversarial $dim mlp adversarial"
   lanes "head $dir worst-case-mlp-standard $wc mlp standard
-         head $dir worst-case-mlp-adversarial $wc mlp adversarial --early-stop" \
-    "head $dir worst-case-mlp-standard-es $wc mlp standard --early-stop
+         head $dir worst-case-mlp-adversarial $wc mlp adversarial" \
+    "head $dir worst-case-mlp-standard-es $wc mlp standard-es
      head $dir worst-case-linear-standard $wc linear standard
-     head $dir worst-case-linear-adversarial $wc linear adversarial --early-stop"
+     head $dir worst-case-linear-adversarial $wc linear adversarial"
   lanes "for cell in worst-case-mlp-standard worst-case-mlp-adversarial worst-case-mlp-standard-es; do
            autoattack $dir \$cell; done" \
     "for cell in dim-mlp-adversarial worst-case-linear-standard worst-case-linear-adversarial; do
@@ -138,7 +138,7 @@ random_start_seed() {
     dir=$root/$preset/random-start-$arm/mnist-seed$seed
     cmds+=("encoder $dir worst-case --random-start $arm
             head $dir worst-case-mlp-adversarial $dir/encoder-worst-case/model.safetensors \
-              mlp adversarial --early-stop")
+              mlp adversarial")
   done
   lanes "${cmds[@]}"
 }

@@ -153,6 +153,17 @@ fn invalid_flags() {
         ],
         &["--precision", "f16"],
     );
+    fails_with(
+        &[
+            "train-head",
+            "--encoder",
+            "e.safetensors",
+            "--head",
+            "mlp",
+            "--early-stop",
+        ],
+        &["--early-stop", "--training standard-es"],
+    );
     let empty = tempfile::tempdir().unwrap();
     let out = empty.path().to_str().unwrap();
     fails_with(

@@ -19,7 +19,7 @@ pub const STRONG_RESTARTS: usize = 5;
 /// highest loss). Constant almost everywhere: the gradient is unchanged.
 const FOOLED_BONUS: f64 = 1e4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// PGD on the cross-entropy.
@@ -30,11 +30,66 @@ pub enum Method {
     ApgdCe,
     /// APGD on the difference-of-logits-ratio loss.
     ApgdDlr,
-    /// APGD on the targeted DLR loss, toward each of the highest-scoring wrong classes in turn
-    /// ([`APGD_T_TARGETS`]), each run on the samples the previous targets left unbroken.
+    /// APGD on the targeted DLR loss, toward each of the 9 highest-scoring wrong classes in turn
+    /// (APGD_T_TARGETS), each run on the samples the previous targets left unbroken.
     ApgdT,
     /// Square, the black-box random search, on the negative margin.
     Square,
+}
+
+impl Method {
+    /// The method's settings within an evaluation's: APGD takes `apgd_steps` iterations and
+    /// Square `queries` queries where PGD and FGSM take the threat's steps.
+    pub fn config(self, threat: &AttackConfig, apgd_steps: usize, queries: usize) -> AttackConfig {
+        let steps = match self {
+            Method::Pgd | Method::Fgsm => threat.steps,
+            Method::ApgdCe | Method::ApgdDlr | Method::ApgdT => apgd_steps,
+            Method::Square => queries,
+        };
+        AttackConfig { steps, ..*threat }
+    }
+}
+
+/// Several methods run as a cascade, which come with the gradient-masking checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Suite {
+    /// The per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR
+    /// (strong_suite).
+    Strong,
+    /// AutoAttack's standard version: APGD-CE, APGD-T and Square (autoattack_suite; FAB-T left
+    /// out, see the README).
+    Autoattack,
+}
+
+/// What an evaluation asks for by name: one method, or a suite. Its names are the methods'
+/// and the suites' own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttackChoice {
+    Method(Method),
+    Suite(Suite),
+}
+
+impl clap::ValueEnum for AttackChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<AttackChoice>> = std::sync::LazyLock::new(|| {
+            let methods = Method::value_variants()
+                .iter()
+                .map(|&m| AttackChoice::Method(m));
+            let suites = Suite::value_variants()
+                .iter()
+                .map(|&s| AttackChoice::Suite(s));
+            methods.chain(suites).collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            AttackChoice::Method(method) => method.to_possible_value(),
+            AttackChoice::Suite(suite) => suite.to_possible_value(),
+        }
+    }
 }
 
 /// An attack method with its settings.
@@ -209,4 +264,50 @@ pub fn strong_suite(
             config: apgd,
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn an_attack_choice_is_named_as_its_method_or_suite_in_flags_and_json() {
+        let names: Vec<String> = AttackChoice::value_variants()
+            .iter()
+            .map(|choice| {
+                let flag = choice.to_possible_value().unwrap().get_name().to_string();
+                let json = match choice {
+                    AttackChoice::Method(m) => serde_json::to_value(m),
+                    AttackChoice::Suite(s) => serde_json::to_value(s),
+                }
+                .unwrap();
+                assert_eq!(json, flag.as_str());
+                assert_eq!(AttackChoice::from_str(&flag, false), Ok(*choice));
+                flag
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "pgd",
+                "fgsm",
+                "apgd-ce",
+                "apgd-dlr",
+                "apgd-t",
+                "square",
+                "strong",
+                "autoattack"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_method_takes_its_own_budget_from_the_evaluation() {
+        let threat = AttackConfig::linf(0.3, 40, 0.01);
+        assert_eq!(Method::Pgd.config(&threat, 100, 5000).steps, 40);
+        assert_eq!(Method::ApgdT.config(&threat, 100, 5000).steps, 100);
+        let square = Method::Square.config(&threat, 100, 5000);
+        assert_eq!((square.steps, square.eps), (5000, 0.3));
+    }
 }

@@ -3,45 +3,16 @@
 use super::common::{positive, GlobalArgs, ModelArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::classifier::{
-    autoattack_suite, strong_suite, ClassifierAttack, Method, AUTOATTACK_STEPS, SQUARE_QUERIES,
-    STRONG_RESTARTS,
+    autoattack_suite, strong_suite, AttackChoice, ClassifierAttack, Suite, AUTOATTACK_STEPS,
+    SQUARE_QUERIES, STRONG_RESTARTS,
 };
 use crate::data::DatasetName;
 use crate::eval::masking::{self, MaskingChecks};
 use crate::eval::robustness::{self, RobustnessReport};
 use crate::report::{plot, table};
-use clap::ValueEnum;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tch::Device;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AttackName {
-    /// PGD on the cross-entropy (the paper's: no random start unless --random-start).
-    Pgd,
-    Fgsm,
-    /// APGD on the cross-entropy (--apgd-steps iterations).
-    ApgdCe,
-    /// APGD on the DLR loss.
-    ApgdDlr,
-    /// APGD on the targeted DLR loss toward each of the 9 highest-scoring wrong classes.
-    ApgdT,
-    /// Square, the black-box random search (--queries queries).
-    Square,
-    /// Per-sample worst case over PGD, PGD with random restarts, APGD-CE and APGD-DLR, run as
-    /// a cascade (each attack on the images the previous ones left correctly classified).
-    Strong,
-    /// AutoAttack's standard version: APGD-CE, APGD-T and Square as a cascade (FAB-T is left
-    /// out; see the README).
-    Autoattack,
-}
-
-impl AttackName {
-    /// Suites run as a cascade and come with the gradient-masking checks.
-    fn is_suite(self) -> bool {
-        matches!(self, AttackName::Strong | AttackName::Autoattack)
-    }
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -53,7 +24,7 @@ pub struct Args {
     pub dataset: Option<DatasetName>,
     /// Attacks to run (comma-separated); none gives natural accuracy only.
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub attack: Vec<AttackName>,
+    pub attack: Vec<AttackChoice>,
     #[command(flatten)]
     pub threat: ThreatArgs,
     /// Independent runs of each attack (the strong evaluation's random-start PGD uses 5 when
@@ -102,44 +73,17 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
     let base = args
         .threat
         .config(dataset, args.random_start, args.restarts)?;
-    let apgd = crate::attack::AttackConfig {
-        steps: args.apgd_steps,
-        ..base
-    };
     let mut out = Vec::new();
-    for name in &args.attack {
-        match name {
-            AttackName::Pgd => out.push(ClassifierAttack {
-                method: Method::Pgd,
-                config: base,
+    for &choice in &args.attack {
+        match choice {
+            AttackChoice::Method(method) => out.push(ClassifierAttack {
+                method,
+                config: method.config(&base, args.apgd_steps, args.queries),
             }),
-            AttackName::Fgsm => out.push(ClassifierAttack {
-                method: Method::Fgsm,
-                config: base,
-            }),
-            AttackName::ApgdCe => out.push(ClassifierAttack {
-                method: Method::ApgdCe,
-                config: apgd,
-            }),
-            AttackName::ApgdDlr => out.push(ClassifierAttack {
-                method: Method::ApgdDlr,
-                config: apgd,
-            }),
-            AttackName::ApgdT => out.push(ClassifierAttack {
-                method: Method::ApgdT,
-                config: apgd,
-            }),
-            AttackName::Square => out.push(ClassifierAttack {
-                method: Method::Square,
-                config: crate::attack::AttackConfig {
-                    steps: args.queries,
-                    ..base
-                },
-            }),
-            AttackName::Autoattack => {
+            AttackChoice::Suite(Suite::Autoattack) => {
                 out.extend(autoattack_suite(&base, args.apgd_steps, args.queries));
             }
-            AttackName::Strong => {
+            AttackChoice::Suite(Suite::Strong) => {
                 let paper = crate::attack::AttackConfig {
                     random_start: false,
                     restarts: 1,
@@ -158,7 +102,10 @@ fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAt
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    let suite = args.attack.iter().any(|a| a.is_suite());
+    let suite = args
+        .attack
+        .iter()
+        .any(|a| matches!(a, AttackChoice::Suite(_)));
     anyhow::ensure!(
         !args.sanity || suite,
         "--sanity: the sanity checks come with a suite; add --attack strong or autoattack"

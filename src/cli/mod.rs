@@ -62,7 +62,7 @@ pub enum Command {
 fn flag(setting: &str) -> String {
     match setting {
         "run_folder" => "--out".to_string(),
-        "selection" => "--early-stop".to_string(),
+        "selection" => "--training".to_string(),
         s if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
             format!("--{}", s.replace('_', "-"))
         }
@@ -120,7 +120,7 @@ mod tests {
             "training: --batch-size: must be positive, got 0"
         );
         assert!(message(&error("run_folder")).starts_with("training: --out: "));
-        assert!(message(&error("selection")).starts_with("training: --early-stop: "));
+        assert!(message(&error("selection")).starts_with("training: --training: "));
         assert!(message(&error("WCMI_DATA")).starts_with("training: WCMI_DATA: "));
         let other = anyhow::Error::from(Error::data("/d/x", "truncated")).context("loading");
         assert_eq!(message(&other), "loading: /d/x: truncated");

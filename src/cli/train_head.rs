@@ -7,19 +7,10 @@ use crate::data::DatasetName;
 use crate::eval::robustness;
 use crate::nn::HeadKind;
 use crate::report::table;
-use crate::train::classifier::{self, ClassifierConfig, Selection};
+use crate::train::classifier::{self, ClassifierConfig, Training};
 use anyhow::Context;
-use clap::ValueEnum;
 use std::path::PathBuf;
 use tch::Device;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Training {
-    /// Clean inputs.
-    Standard,
-    /// PGD inputs, attacked from pixels through the frozen encoder.
-    Adversarial,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,10 +19,12 @@ pub struct Args {
     pub encoder: PathBuf,
     #[arg(long, value_enum)]
     pub head: HeadKind,
+    /// standard keeps the last epoch; standard-es and adversarial (PGD inputs, attacked from
+    /// pixels through the frozen encoder) keep the epoch best under PGD on the validation split.
     #[arg(long, value_enum, default_value = "standard")]
     pub training: Training,
-    /// Keep the epoch with the best adversarial accuracy on the validation split.
-    #[arg(long)]
+    /// Replaced by `--training standard-es`; refused with that message.
+    #[arg(long, hide = true)]
     pub early_stop: bool,
     /// Dataset (default: the encoder's).
     #[arg(long)]
@@ -43,6 +36,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.early_stop,
+        "--early-stop: the epoch choice is now part of --training: `--training standard-es` for \
+         the E.S. head; `--training adversarial` always keeps the epoch best under validation PGD"
+    );
     let (encoder_info, _) = checkpoint::read(&args.encoder)?;
     let dataset = args.dataset.or(encoder_info.dataset).with_context(|| {
         format!(
@@ -55,32 +53,17 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let training = args
         .threat
         .training_config(dataset, true, preset.train_pgd_steps)?;
-    let config = ClassifierConfig {
-        run: args.run.settings(&preset, preset.head_epochs, global.seed),
-        head: args.head,
-        encoder: Some(args.encoder.clone()),
-        adversarial: (args.training == Training::Adversarial).then_some(training),
-        // Only an epoch chosen by PGD accuracy, or adversarial training's log, needs the
-        // validation attack every epoch (as in `reproduce`).
-        validation_attack: (args.early_stop || args.training == Training::Adversarial)
-            .then_some(evaluation),
-        selection: if args.early_stop {
-            Selection::BestAdversarial
-        } else {
-            Selection::Last
-        },
-    };
+    let config = ClassifierConfig::for_training(
+        args.run.settings(&preset, preset.head_epochs, global.seed),
+        args.training,
+        args.head,
+        Some(args.encoder.clone()),
+        evaluation,
+        training,
+    );
     config.validate()?;
     let data = global.load_dataset(dataset, device)?;
-    let name = format!(
-        "head-{}-{}{}",
-        args.head.name(),
-        args.training
-            .to_possible_value()
-            .expect("every training value is a flag value")
-            .get_name(),
-        if args.early_stop { "-es" } else { "" }
-    );
+    let name = format!("head-{}-{}", args.head.name(), args.training.name());
     let out = args
         .run
         .out

@@ -2,6 +2,7 @@
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::io::Write;
 use std::path::Path;
 
@@ -38,6 +39,12 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
         .collect()
 }
 
+/// The field every training log's record has, whatever its type.
+#[derive(Deserialize)]
+struct EpochOf {
+    epoch: usize,
+}
+
 /// Keeps only the records of epochs up to `last_epoch`: after a resume, the log then matches
 /// the checkpoint even if the run died between writing a line and its checkpoint.
 pub fn truncate_after(path: &Path, last_epoch: usize) -> Result<()> {
@@ -47,10 +54,7 @@ pub fn truncate_after(path: &Path, last_epoch: usize) -> Result<()> {
     let kept: String = text
         .lines()
         .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("epoch")?.as_u64())
-                .is_some_and(|e| e as usize <= last_epoch)
+            serde_json::from_str::<EpochOf>(line).is_ok_and(|record| record.epoch <= last_epoch)
         })
         .map(|line| format!("{line}\n"))
         .collect();

@@ -126,7 +126,8 @@ impl TrialFolder {
 mod tests {
     use super::*;
     use crate::nn::HeadKind;
-    use crate::reproduce::grid::{self, Training};
+    use crate::reproduce::grid;
+    use crate::train::classifier::Training;
 
     /// The names are those of the README's run folders, which must stay readable.
     #[test]

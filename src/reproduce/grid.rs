@@ -3,7 +3,7 @@
 use crate::attack::AttackConfig;
 use crate::data::DatasetName;
 use crate::nn::HeadKind;
-use crate::train::classifier::{ClassifierConfig, Selection};
+use crate::train::classifier::{ClassifierConfig, Training};
 use crate::train::encoder::{EncoderConfig, EncoderObjective};
 use crate::train::preset::{training_attack, PresetSettings};
 use crate::train::RunSettings;
@@ -45,37 +45,6 @@ impl Representation {
             Self::Dim => Some(EncoderObjective::Dim),
             Self::WorstCase => Some(EncoderObjective::WorstCase),
             Self::Supervised => None,
-        }
-    }
-}
-
-/// How the head (or, for supervised models, the whole network) is trained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Training {
-    /// Clean inputs; the last epoch (supervised: the best validation accuracy).
-    Standard,
-    /// Clean inputs; the epoch with the best validation accuracy under the paper's PGD ("E.S.").
-    EarlyStop,
-    /// PGD inputs (Madry et al.); the epoch with the best validation accuracy under the paper's PGD.
-    Adversarial,
-}
-
-impl Training {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::EarlyStop => "standard-es",
-            Self::Adversarial => "adversarial",
-        }
-    }
-
-    /// The row label of the paper's tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::EarlyStop => "standard, E.S.",
-            Self::Adversarial => "robust",
         }
     }
 }
@@ -179,30 +148,25 @@ impl Cell {
     /// The cell's training settings; `encoder` is the frozen encoder of label-free cells.
     pub fn config(&self, grid: &GridSettings, encoder: Option<PathBuf>) -> ClassifierConfig {
         let s = &grid.preset;
-        let supervised = self.representation == Representation::Supervised;
-        ClassifierConfig {
-            run: RunSettings {
-                epochs: if supervised {
-                    s.supervised_epochs
-                } else {
-                    s.head_epochs
-                },
-                lr: s.lr,
-                train_limit: s.train_limit,
-                seed: grid.seed,
-                ..RunSettings::default()
+        let run = RunSettings {
+            epochs: if encoder.is_none() {
+                s.supervised_epochs
+            } else {
+                s.head_epochs
             },
-            head: self.head,
+            lr: s.lr,
+            train_limit: s.train_limit,
+            seed: grid.seed,
+            ..RunSettings::default()
+        };
+        ClassifierConfig::for_training(
+            run,
+            self.training,
+            self.head,
             encoder,
-            adversarial: (self.training == Training::Adversarial).then(|| grid.training_attack()),
-            // Only the epochs chosen by PGD accuracy need it measured every epoch.
-            validation_attack: (self.training != Training::Standard).then_some(grid.attack),
-            selection: match (self.training, supervised) {
-                (Training::Standard, true) => Selection::BestNatural,
-                (Training::Standard, false) => Selection::Last,
-                _ => Selection::BestAdversarial,
-            },
-        }
+            grid.attack,
+            grid.training_attack(),
+        )
     }
 }
 

@@ -1,8 +1,9 @@
 //! The paper's result tables (SPEC §6): downstream accuracy in %, natural / adversarial under
 //! the paper's PGD, for MLP and linear heads.
-use super::grid::{Representation, Training};
+use super::grid::Representation;
 use crate::data::DatasetName;
 use crate::nn::HeadKind;
+use crate::train::classifier::Training;
 
 /// Natural and adversarial accuracy (%) of one paper cell.
 #[derive(Clone, Copy, Debug, PartialEq)]

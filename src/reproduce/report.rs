@@ -3,7 +3,7 @@
 //! adversarial gap) and Fig. 2 (worst-case MI against robust accuracy under the Theorem 3.4
 //! bound), and one self-contained HTML page with all of them.
 use super::folder::{Measured, ReproductionFolder};
-use super::grid::{self, Cell, Representation, Training};
+use super::grid::{self, Cell, Representation};
 use super::paper::paper_cell;
 use super::{CellResult, Results};
 use crate::atomic::write_atomic;
@@ -15,6 +15,7 @@ use crate::nn::HeadKind;
 use crate::report::plot::{self, Chart, Mark, Series};
 use crate::report::{jsonl, table};
 use crate::train::classifier::EpochRecord;
+use crate::train::classifier::Training;
 use crate::train::encoder::EncoderEpoch;
 use crate::train::run::RunFiles;
 
@@ -637,7 +638,7 @@ pub fn write(results: &Results, folder: &ReproductionFolder) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reproduce::grid::Training;
+    use crate::train::classifier::Training;
 
     #[test]
     fn mean_and_sample_std() {

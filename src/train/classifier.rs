@@ -2,7 +2,7 @@
 //! head on a frozen encoder; on clean inputs or on PGD examples (Madry et al.). Each epoch ends
 //! with validation accuracy (and, with a validation attack, accuracy under it); the kept
 //! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
-use super::run::{self, Epoch, Run, RunSettings};
+use super::run::{EpochEnd, Run, RunSettings, Timing, Trainer};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
@@ -12,7 +12,6 @@ use crate::eval::accuracy::correct;
 use crate::eval::robustness;
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec};
-use crate::precision;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +29,42 @@ pub enum Selection {
     /// The best validation accuracy under the validation attack ("E.S." in the paper, on a
     /// validation split rather than the test set).
     BestAdversarial,
+}
+
+/// How a classifier is trained and which epoch it keeps: the rows of the paper's tables
+/// (SPEC §5), one name each in flags, configurations, folders and tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Training {
+    /// Clean inputs; the last epoch (an end-to-end model: the best validation accuracy).
+    #[serde(rename = "standard")]
+    Standard,
+    /// Clean inputs; the epoch with the best validation accuracy under the paper's PGD ("E.S.").
+    #[serde(rename = "standard-es", alias = "early-stop")]
+    #[value(name = "standard-es")]
+    EarlyStop,
+    /// PGD inputs (Madry et al.); the epoch with the best validation accuracy under the
+    /// paper's PGD.
+    #[serde(rename = "adversarial")]
+    Adversarial,
+}
+
+impl Training {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::EarlyStop => "standard-es",
+            Self::Adversarial => "adversarial",
+        }
+    }
+
+    /// The row label of the paper's tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::EarlyStop => "standard, E.S.",
+            Self::Adversarial => "robust",
+        }
+    }
 }
 
 /// Settings of a classifier run; defaults are the paper's supervised Baseline-H (SPEC §5).
@@ -62,6 +97,33 @@ impl Default for ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// A run of `training` with `head` on the frozen `encoder` (end to end without one): PGD
+    /// examples from `training_attack` for adversarial training, and accuracy under
+    /// `validation_attack` measured each epoch where it chooses the kept epoch.
+    pub fn for_training(
+        run: RunSettings,
+        training: Training,
+        head: HeadKind,
+        encoder: Option<PathBuf>,
+        validation_attack: AttackConfig,
+        training_attack: AttackConfig,
+    ) -> Self {
+        let selection = match (training, encoder.is_some()) {
+            (Training::Standard, true) => Selection::Last,
+            (Training::Standard, false) => Selection::BestNatural,
+            (Training::EarlyStop | Training::Adversarial, _) => Selection::BestAdversarial,
+        };
+        Self {
+            run,
+            head,
+            encoder,
+            adversarial: (training == Training::Adversarial).then_some(training_attack),
+            validation_attack: (selection == Selection::BestAdversarial)
+                .then_some(validation_attack),
+            selection,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.run.validate()?;
         if self.selection == Selection::BestAdversarial && self.validation_attack.is_none() {
@@ -169,6 +231,90 @@ fn build(
     Ok((spec, network))
 }
 
+/// The classifier's side of the epoch driver: its step on clean or PGD inputs, the epoch's
+/// loss and accuracy, and validation accuracy (under the validation attack, when there is one).
+struct ClassifierTrainer<'a> {
+    model: &'a dyn ModuleT,
+    attack: Option<ClassifierAttack>,
+    validation_attacks: Vec<ClassifierAttack>,
+    data: &'a Dataset,
+    validation: &'a [i64],
+    selection: Selection,
+    loss_sum: f64,
+    hits: i64,
+    seen: i64,
+}
+
+impl Trainer for ClassifierTrainer<'_> {
+    type Record = EpochRecord;
+    const DROP_LAST: bool = false;
+
+    fn step(&mut self, adam: &mut Adam, x: &Tensor, y: &Tensor) -> Result<()> {
+        let (loss, logits) = classifier_step(self.model, adam, x, y, self.attack.as_ref())?;
+        let n = y.size()[0];
+        self.loss_sum += loss * n as f64;
+        self.hits += correct(&logits, y);
+        self.seen += n;
+        Ok(())
+    }
+
+    fn running(&self) -> String {
+        format!(
+            "loss {:.4} acc {:.2}%",
+            self.loss_sum / self.seen as f64,
+            100.0 * self.hits as f64 / self.seen as f64
+        )
+    }
+
+    fn end_epoch(&mut self, epoch: usize, timing: Timing) -> Result<EpochEnd<EpochRecord>> {
+        let train_accuracy = self.hits as f64 / self.seen as f64;
+        let (val_accuracy, val_adversarial_accuracy) = if self.validation.is_empty() {
+            (train_accuracy, None)
+        } else {
+            let report = robustness::evaluate(
+                self.model,
+                &self.data.train,
+                Some(self.validation),
+                512,
+                &self.validation_attacks,
+            )?;
+            (
+                report.natural_accuracy,
+                (!self.validation_attacks.is_empty()).then_some(report.worst_case_accuracy),
+            )
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss: self.loss_sum / self.seen as f64,
+            train_accuracy,
+            val_accuracy,
+            val_adversarial_accuracy,
+            seconds: timing.seconds,
+            images_per_second: timing.images_per_second,
+        };
+        (self.loss_sum, self.hits, self.seen) = (0.0, 0, 0);
+        let adversarial = val_adversarial_accuracy.map_or(String::new(), |a| {
+            format!(" ({:.2}% under attack)", 100.0 * a)
+        });
+        let summary = format!(
+            "loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%{adversarial}",
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            100.0 * record.val_accuracy,
+        );
+        let score = match self.selection {
+            Selection::Last => None,
+            Selection::BestNatural => Some(val_accuracy),
+            Selection::BestAdversarial => val_adversarial_accuracy,
+        };
+        Ok(EpochEnd {
+            record,
+            summary,
+            score,
+        })
+    }
+}
+
 /// Trains a classifier on `data`, writing checkpoints and the log under `out_dir`.
 /// With `resume`, continues from `out_dir/resume.safetensors` when it exists.
 pub fn train(
@@ -194,88 +340,32 @@ pub fn train(
     seed::seed_torch(config.run.seed, Stream::Init, 0);
     let vs = VarStore::new(device);
     let (spec, network) = build(data, config, &vs)?;
-    let model = network.classifier()?;
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
     let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
-    let start = run.progress.epochs_done;
-
-    let attack = config.adversarial.map(pgd);
-    let validation_attacks: Vec<_> = config.validation_attack.map(pgd).into_iter().collect();
-    for epoch in start..config.run.epochs {
-        let (mut this, batches) = Epoch::begin(
-            config.run.seed,
-            epoch,
-            config.run.epochs,
-            &parts.train,
-            config.run.batch_size,
-            false,
-        );
-        let (mut loss_sum, mut hits, mut seen) = (0.0, 0i64, 0i64);
-        for (step, index) in batches.iter().enumerate() {
-            let (x, y) = this.batch(data, index);
-            let (loss, logits) = precision::run(config.run.precision, device, || {
-                classifier_step(model, &mut adam, &x, &y, attack.as_ref())
-            })
-            .map_err(|e| run::at_step(e, epoch, step))?;
-            let n = y.size()[0];
-            loss_sum += loss * n as f64;
-            hits += correct(&logits, &y);
-            seen += n;
-            this.bar.inc(1);
-            this.bar.set_message(format!(
-                "loss {:.4} acc {:.2}% {:.0} img/s",
-                loss_sum / seen as f64,
-                100.0 * hits as f64 / seen as f64,
-                seen as f64 / this.started.elapsed().as_secs_f64()
-            ));
-        }
-        this.bar.finish_and_clear();
-        let seconds = this.started.elapsed().as_secs_f64();
-        let train_accuracy = hits as f64 / seen as f64;
-        let (val_accuracy, val_adversarial_accuracy) = if parts.validation.is_empty() {
-            (train_accuracy, None)
-        } else {
-            let report = robustness::evaluate(
-                model,
-                &data.train,
-                Some(&parts.validation),
-                512,
-                &validation_attacks,
-            )?;
-            (
-                report.natural_accuracy,
-                (!validation_attacks.is_empty()).then_some(report.worst_case_accuracy),
-            )
-        };
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: loss_sum / seen as f64,
-            train_accuracy,
-            val_accuracy,
-            val_adversarial_accuracy,
-            seconds,
-            images_per_second: seen as f64 / seconds,
-        };
-        let adversarial = val_adversarial_accuracy.map_or(String::new(), |a| {
-            format!(" ({:.2}% under attack)", 100.0 * a)
-        });
-        eprintln!(
-            "epoch {}/{}: loss {:.4}, train accuracy {:.2}%, validation accuracy {:.2}%{adversarial}, {:.0} images/s",
-            record.epoch, config.run.epochs, record.train_loss, 100.0 * record.train_accuracy,
-            100.0 * record.val_accuracy, record.images_per_second
-        );
-        let score = match config.selection {
-            Selection::Last => None,
-            Selection::BestNatural => Some(val_accuracy),
-            Selection::BestAdversarial => val_adversarial_accuracy,
-        };
-        run.finish_epoch(&vs, &adam, score, &record)?;
-    }
+    let mut trainer = ClassifierTrainer {
+        model: network.classifier()?,
+        attack: config.adversarial.map(pgd),
+        validation_attacks: config.validation_attack.map(pgd).into_iter().collect(),
+        data,
+        validation: &parts.validation,
+        selection: config.selection,
+        loss_sum: 0.0,
+        hits: 0,
+        seen: 0,
+    };
+    let epochs_run = run.drive(
+        &mut trainer,
+        data,
+        &config.run,
+        &parts.train,
+        &vs,
+        &mut adam,
+    )?;
     Ok(Outcome {
         best_epoch: run.progress.best_epoch,
         best_score: run.progress.best_score,
-        epochs_run: config.run.epochs - start,
+        epochs_run,
         checkpoint: run.files.best,
     })
 }
@@ -283,6 +373,21 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn a_training_has_one_name_in_flags_json_and_folders() {
+        for training in Training::value_variants() {
+            assert_eq!(serde_json::to_value(training).unwrap(), training.name());
+            assert_eq!(
+                training.to_possible_value().unwrap().get_name(),
+                training.name()
+            );
+        }
+        // Results written before the name was shared still read.
+        let old: Training = serde_json::from_str("\"early-stop\"").unwrap();
+        assert_eq!(old, Training::EarlyStop);
+    }
 
     #[test]
     fn run_settings_keep_the_configuration_json_flat() {

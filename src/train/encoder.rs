@@ -3,7 +3,7 @@
 //! maximisation (β = 1, the paper's method) first moves each batch by PGD against the current
 //! (g, θ) to the x' that lowers Î, then steps g and θ together to raise Î(x'; g(x')).
 use super::preset::PresetSettings;
-use super::run::{self, Epoch, Run, RunSettings};
+use super::run::{EpochEnd, Run, RunSettings, Timing, Trainer};
 use crate::attack::AttackConfig;
 use crate::checkpoint::CheckpointInfo;
 use crate::data::{batches::epoch_batches, Dataset};
@@ -15,7 +15,6 @@ use crate::mi::Bound;
 use crate::nn::critic::{CriticKind, SeparableCritic};
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{Encoder, ModelSpec, Network};
-use crate::precision;
 use crate::seed::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -191,6 +190,66 @@ pub fn encoder_step(
     Ok(value)
 }
 
+/// The encoder's side of the epoch driver: its step, the epoch's mean Î, and normal and
+/// worst-case Î on the validation batches. It keeps every epoch's weights (the last).
+struct EncoderTrainer<'a> {
+    encoder: &'a Encoder,
+    critic: &'a dyn SeparableCritic,
+    config: &'a EncoderConfig,
+    data: &'a Dataset,
+    val_batches: &'a [Tensor],
+    mi_sum: f64,
+    steps: usize,
+}
+
+impl Trainer for EncoderTrainer<'_> {
+    type Record = EncoderEpoch;
+    const DROP_LAST: bool = true;
+
+    fn step(&mut self, adam: &mut Adam, x: &Tensor, _labels: &Tensor) -> Result<()> {
+        self.mi_sum += encoder_step(self.encoder, self.critic, adam, x, self.config)?;
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn running(&self) -> String {
+        format!("Î {:.3}", self.mi_sum / self.steps as f64)
+    }
+
+    fn end_epoch(&mut self, epoch: usize, timing: Timing) -> Result<EpochEnd<EncoderEpoch>> {
+        let (val_mi, val_worst, val_worst_ci) = validation_mi(
+            self.encoder,
+            self.critic,
+            self.data,
+            self.val_batches,
+            self.config,
+        )?;
+        let record = EncoderEpoch {
+            epoch,
+            train_mi: self.mi_sum / self.steps.max(1) as f64,
+            val_mi,
+            val_worst_case_mi: val_worst,
+            val_worst_case_mi_ci95: val_worst_ci,
+            seconds: timing.seconds,
+            images_per_second: timing.images_per_second,
+        };
+        (self.mi_sum, self.steps) = (0.0, 0);
+        let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        let summary = format!(
+            "training Î {:.4}, validation Î {}, worst-case Î {} ± {}",
+            record.train_mi,
+            show(record.val_mi),
+            show(record.val_worst_case_mi),
+            show(record.val_worst_case_mi_ci95),
+        );
+        Ok(EpochEnd {
+            record,
+            summary,
+            score: None,
+        })
+    }
+}
+
 /// Trains an encoder and its critic on `data` (labels unused), writing under `out_dir`.
 pub fn train(
     data: &Dataset,
@@ -227,60 +286,25 @@ pub fn train(
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
     let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
-    let start = run.progress.epochs_done;
-
-    for epoch in start..config.run.epochs {
-        let (mut this, batches) = Epoch::begin(
-            config.run.seed,
-            epoch,
-            config.run.epochs,
-            &parts.train,
-            config.run.batch_size,
-            true,
-        );
-        let mut total = 0.0;
-        for (step, index) in batches.iter().enumerate() {
-            let (x, _) = this.batch(data, index);
-            let value = precision::run(config.run.precision, device, || {
-                encoder_step(&encoder, critic.as_ref(), &mut adam, &x, config)
-            })
-            .map_err(|e| run::at_step(e, epoch, step))?;
-            total += value;
-            this.bar.inc(1);
-            this.bar.set_message(format!(
-                "Î {:.3} {:.0} img/s",
-                total / (step + 1) as f64,
-                ((step + 1) * config.run.batch_size) as f64 / this.started.elapsed().as_secs_f64()
-            ));
-        }
-        this.bar.finish_and_clear();
-        let seconds = this.started.elapsed().as_secs_f64();
-        let (val_mi, val_worst, val_worst_ci) =
-            validation_mi(&encoder, critic.as_ref(), data, &val_batches, config)?;
-        let record = EncoderEpoch {
-            epoch: epoch + 1,
-            train_mi: total / batches.len().max(1) as f64,
-            val_mi,
-            val_worst_case_mi: val_worst,
-            val_worst_case_mi_ci95: val_worst_ci,
-            seconds,
-            images_per_second: (batches.len() * config.run.batch_size) as f64 / seconds,
-        };
-        let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-        eprintln!(
-            "epoch {}/{}: training Î {:.4}, validation Î {}, worst-case Î {} ± {}, {:.0} images/s",
-            record.epoch,
-            config.run.epochs,
-            record.train_mi,
-            show(record.val_mi),
-            show(record.val_worst_case_mi),
-            show(record.val_worst_case_mi_ci95),
-            record.images_per_second
-        );
-        run.finish_epoch(&vs, &adam, None, &record)?;
-    }
+    let mut trainer = EncoderTrainer {
+        encoder: &encoder,
+        critic: critic.as_ref(),
+        config,
+        data,
+        val_batches: &val_batches,
+        mi_sum: 0.0,
+        steps: 0,
+    };
+    let epochs_run = run.drive(
+        &mut trainer,
+        data,
+        &config.run,
+        &parts.train,
+        &vs,
+        &mut adam,
+    )?;
     Ok(EncoderOutcome {
-        epochs_run: config.run.epochs - start,
+        epochs_run,
         checkpoint: run.files.best,
     })
 }

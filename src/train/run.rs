@@ -6,7 +6,7 @@ use crate::data::{augment, batches::epoch_batches, Dataset};
 use crate::error::{ensure_positive, ensure_positive_number, Error, Result};
 use crate::folder_lock::FolderLock;
 use crate::nn::{named_variables, Adam};
-use crate::precision::Precision;
+use crate::precision::{self, Precision};
 use crate::report::jsonl;
 use crate::report::progress;
 use crate::seed::{self, Stream};
@@ -326,9 +326,68 @@ impl Run {
         })
     }
 
+    /// Trains the remaining epochs of the run: each epoch's batches of the `train` indices of
+    /// `data` go through `trainer`'s step (at the run's precision, with a progress bar), then
+    /// the trainer's record is logged and printed and its score chooses the kept checkpoint.
+    /// Returns the epochs this call ran.
+    pub fn drive<T: Trainer>(
+        &mut self,
+        trainer: &mut T,
+        data: &Dataset,
+        settings: &RunSettings,
+        train: &[i64],
+        vs: &VarStore,
+        adam: &mut Adam,
+    ) -> Result<usize> {
+        let start = self.progress.epochs_done;
+        for epoch in start..settings.epochs {
+            let (mut this, batches) = Epoch::begin(
+                settings.seed,
+                epoch,
+                settings.epochs,
+                train,
+                settings.batch_size,
+                T::DROP_LAST,
+            );
+            let mut seen = 0;
+            for (step, index) in batches.iter().enumerate() {
+                let (x, y) = this.batch(data, index);
+                precision::run(settings.precision, vs.device(), || {
+                    trainer.step(adam, &x, &y)
+                })
+                .map_err(|e| at_step(e, epoch, step))?;
+                seen += y.size()[0];
+                this.bar.inc(1);
+                this.bar.set_message(format!(
+                    "{} {:.0} img/s",
+                    trainer.running(),
+                    seen as f64 / this.started.elapsed().as_secs_f64()
+                ));
+            }
+            this.bar.finish_and_clear();
+            let seconds = this.started.elapsed().as_secs_f64();
+            let end = trainer.end_epoch(
+                epoch + 1,
+                Timing {
+                    seconds,
+                    images_per_second: seen as f64 / seconds,
+                },
+            )?;
+            eprintln!(
+                "epoch {}/{}: {}, {:.0} images/s",
+                epoch + 1,
+                settings.epochs,
+                end.summary,
+                seen as f64 / seconds
+            );
+            self.finish_epoch(vs, adam, end.score, &end.record)?;
+        }
+        Ok(settings.epochs - start)
+    }
+
     /// Ends the next epoch with its log record (also stored as the checkpoint's metrics); see
     /// [`finish_epoch`].
-    pub fn finish_epoch(
+    fn finish_epoch(
         &mut self,
         vs: &VarStore,
         adam: &Adam,
@@ -346,8 +405,40 @@ impl Run {
     }
 }
 
+/// What a training loop adds to [`Run::drive`], which owns everything else (resuming,
+/// batches, precision, progress, logging, the kept checkpoint): its step and its epoch's end.
+pub trait Trainer {
+    /// One line of the per-epoch log.
+    type Record: Serialize;
+    /// Whether an epoch drops its last, smaller batch (MI bounds compare batches of one size).
+    const DROP_LAST: bool;
+    /// One optimisation step on a training batch (pixels, labels), adding to the epoch's
+    /// running totals; a non-finite loss is an error and no update.
+    fn step(&mut self, adam: &mut Adam, x: &Tensor, y: &Tensor) -> Result<()>;
+    /// The running totals, for the progress bar.
+    fn running(&self) -> String;
+    /// Ends epoch `epoch` (counted from 1): validation, its record, and totals reset.
+    fn end_epoch(&mut self, epoch: usize, timing: Timing) -> Result<EpochEnd<Self::Record>>;
+}
+
+/// How long an epoch's steps took.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// What a trainer reports at the end of an epoch.
+pub struct EpochEnd<R> {
+    pub record: R,
+    /// The epoch's results in a few words, printed after it.
+    pub summary: String,
+    /// The validation score that chooses the kept epoch; `None` keeps the last.
+    pub score: Option<f64>,
+}
+
 /// Adds the epoch and step to a divergence error.
-pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
+fn at_step(e: Error, epoch: usize, step: usize) -> Error {
     match e {
         Error::Diverged(m) => Error::Diverged(format!(
             "{m} at epoch {} step {step}; try a lower learning rate",
@@ -358,16 +449,16 @@ pub fn at_step(e: Error, epoch: usize, step: usize) -> Error {
 }
 
 /// One training epoch: its augmentation stream, progress bar and start time.
-pub struct Epoch {
-    pub bar: progress::Bar,
-    pub started: Instant,
+struct Epoch {
+    bar: progress::Bar,
+    started: Instant,
     augment: ChaCha8Rng,
 }
 
 impl Epoch {
     /// Seeds libtorch for the epoch and shuffles `indices` into its batches, all from
     /// (seed, epoch) so that a resumed run sees the same ones.
-    pub fn begin(
+    fn begin(
         seed: u64,
         epoch: usize,
         epochs: usize,
@@ -386,7 +477,7 @@ impl Epoch {
     }
 
     /// The training batch at `index`: pixels (augmented where the dataset is, SPEC §5) and labels.
-    pub fn batch(&mut self, data: &Dataset, index: &Tensor) -> (Tensor, Tensor) {
+    fn batch(&mut self, data: &Dataset, index: &Tensor) -> (Tensor, Tensor) {
         let (x, y) = data.train.batch(index);
         if data.name.augments() {
             (augment::random_crop_flip(&x, &mut self.augment), y)
