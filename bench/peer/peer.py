@@ -1,5 +1,5 @@
-"""PyTorch peer for `wcmi bench`: times the same training steps written the way the paper's
-public code writes them (PGD recomputing the full forward pass at each step, model.eval() while
+"""PyTorch peer for `wcmi bench`: times the same training steps (and the evaluation PGD, on the
+network and on its TorchScript trace) written the way the paper's public code writes them (PGD recomputing the full forward pass at each step, model.eval() while
 attacking, torch.autograd.grad for the input gradient).
 
     python peer.py --kind supervised-adv --steps 20 --warmup 3 --threads 2
@@ -103,6 +103,13 @@ def main():
         opt = torch.optim.Adam(list(encoder.parameters()) + list(critic.parameters()), lr=1e-4)
         worst_case = args.kind == "worst-case"
         step = lambda: encoder_step(encoder, critic, opt, x, worst_case)
+    elif args.kind in ("pgd", "pgd-script"):
+        model = BaselineH(1, 28).eval()
+        if args.kind == "pgd-script":
+            for p in model.parameters():
+                p.requires_grad_(False)
+            model = torch.jit.trace(model, x)
+        step = lambda: pgd(model, x, y, 0.3, 10, 0.1)
     else:
         model = BaselineH(1, 28)
         if args.kind == "head-adv":

@@ -3,10 +3,11 @@
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::data::DatasetName;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
+use crate::nn::script::ScriptModel;
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::precision::{self, Precision};
@@ -15,7 +16,8 @@ use crate::train::encoder::{encoder_step, EncoderConfig, EncoderObjective};
 use crate::train::RunSettings;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tch::{nn::VarStore, Device, Kind, Tensor};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
 
 /// The step kinds, on MNIST shapes (1×28×28) with batch 128 and the MNIST threat of SPEC §5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -37,6 +39,11 @@ pub enum StepKind {
     Supervised,
     /// Baseline-H adversarial training: PGD-10, then one Adam step.
     SupervisedAdv,
+    /// The paper's PGD-10 on Baseline-H in evaluation mode, as `evaluate` runs it (no update).
+    Pgd,
+    /// The same PGD-10 on a TorchScript trace of that Baseline-H, loaded as `--model` loads a
+    /// PyTorch user's model: what measuring a model trained elsewhere costs.
+    PgdScript,
 }
 
 impl StepKind {
@@ -48,6 +55,8 @@ impl StepKind {
             StepKind::HeadAdv => "head-adv",
             StepKind::Supervised => "supervised",
             StepKind::SupervisedAdv => "supervised-adv",
+            StepKind::Pgd => "pgd",
+            StepKind::PgdScript => "pgd-script",
         }
     }
 }
@@ -76,6 +85,30 @@ fn mnist_attack() -> AttackConfig {
     AttackConfig::linf(threat.eps, threat.steps, threat.step_size)
 }
 
+/// Baseline-H's TorchScript trace (evaluation mode, weights as constants), saved to a file
+/// of this process and loaded back as a user's model is.
+fn traced(vs: &VarStore, network: &Network, x: &Tensor) -> Result<ScriptModel> {
+    crate::nn::freeze(vs, "");
+    let model = network.classifier()?;
+    let module = tch::CModule::create_by_tracing(
+        "BaselineH",
+        "forward",
+        &[x.shallow_clone()],
+        &mut |inputs| vec![model.forward_t(&inputs[0], false)],
+    )
+    .map_err(|e| Error::invalid("bench", format!("tracing Baseline-H failed: {e}")))?;
+    let path = std::env::temp_dir().join(format!("wcmi-bench-{}.pt", std::process::id()));
+    module.save(&path).map_err(|e| {
+        Error::io(
+            format!("cannot write {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    let loaded = ScriptModel::load(&path, x.device());
+    let _ = std::fs::remove_file(&path);
+    loaded
+}
+
 /// A step of `kind` on fixed data, ready to be called repeatedly.
 fn step_fn(
     kind: StepKind,
@@ -87,6 +120,11 @@ fn step_fn(
     let device = vs.device();
     let shape = DatasetName::Mnist.image_shape();
     let adam_for = |vs: &VarStore| Adam::new(vs, AdamConfig::with_lr(1e-4));
+    let baseline_h = ModelSpec::BaselineH {
+        image_shape: shape,
+        head: HeadKind::Mlp,
+        num_classes: 10,
+    };
     Ok(match kind {
         StepKind::Dim2048 | StepKind::Dim512 | StepKind::WorstCase => {
             let width = if kind == StepKind::Dim2048 { 2048 } else { 512 };
@@ -121,6 +159,23 @@ fn step_fn(
                 })
             })
         }
+        StepKind::Pgd | StepKind::PgdScript => {
+            let network = baseline_h.build(vs);
+            let attack = ClassifierAttack {
+                method: Method::Pgd,
+                config: mnist_attack(),
+            };
+            let script = (kind == StepKind::PgdScript)
+                .then(|| traced(vs, &network, &x))
+                .transpose()?;
+            Box::new(move || {
+                let model: &dyn ModuleT = match &script {
+                    Some(script) => script,
+                    None => network.classifier()?,
+                };
+                attack.perturb(model, &x, &y).map(|_| ())
+            })
+        }
         StepKind::HeadAdv | StepKind::Supervised | StepKind::SupervisedAdv => {
             let spec = match kind {
                 StepKind::HeadAdv => ModelSpec::EncoderHead {
@@ -128,11 +183,7 @@ fn step_fn(
                     head: HeadKind::Mlp,
                     num_classes: 10,
                 },
-                _ => ModelSpec::BaselineH {
-                    image_shape: shape,
-                    head: HeadKind::Mlp,
-                    num_classes: 10,
-                },
+                _ => baseline_h,
             };
             let network = spec.build(vs);
             let mut adam = adam_for(vs)?;
@@ -183,4 +234,45 @@ pub fn time_steps(
         ms_per_step: 1000.0 * started.elapsed().as_secs_f64() / steps.max(1) as f64,
         peak_rss_kb: peak_rss_kb(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traced_baseline_h_computes_what_the_network_does_under_pgd() {
+        tch::manual_seed(0);
+        let vs = VarStore::new(Device::Cpu);
+        let spec = ModelSpec::BaselineH {
+            image_shape: DatasetName::Mnist.image_shape(),
+            head: HeadKind::Mlp,
+            num_classes: 10,
+        };
+        let network = spec.build(&vs);
+        let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 3, 5, 9]);
+        let script = traced(&vs, &network, &x).unwrap();
+        let native = network.classifier().unwrap();
+        let other = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let gap = (native.forward_t(&other, false) - script.forward_t(&other, false))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(gap < 1e-5, "logits differ by {gap}");
+        let attack = ClassifierAttack {
+            method: Method::Pgd,
+            config: mnist_attack(),
+        };
+        let (a, b) = (
+            attack.perturb(native, &x, &y).unwrap(),
+            attack.perturb(&script, &x, &y).unwrap(),
+        );
+        let moved = (&a - &x).abs().mean(None).double_value(&[]);
+        let differ = (&a - &b).abs().mean(None).double_value(&[]);
+        assert!(
+            moved > 0.1 && differ < 1e-3,
+            "moved {moved}, differ {differ}"
+        );
+    }
 }

@@ -188,9 +188,9 @@ impl ModelSpec {
     }
 }
 
-/// Excludes the variables under `scope` (e.g. `"encoder."`) from training: a downstream head
-/// trains on a frozen encoder.
-fn freeze(vs: &nn::VarStore, scope: &str) {
+/// Excludes the variables under `scope` (e.g. `"encoder."`; `""` for all) from training: a
+/// downstream head trains on a frozen encoder, and a traced model holds its weights as constants.
+pub fn freeze(vs: &nn::VarStore, scope: &str) {
     for (name, t) in vs.variables() {
         if name.starts_with(scope) {
             let _ = t.set_requires_grad(false);
