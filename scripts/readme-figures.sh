@@ -10,8 +10,9 @@
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
 #                                                  the worst-case encoder's PGD from the image
 #                                                  (the paper's) against a random start: encoder,
-#                                                  robust MLP head and strong suite (first 500
-#                                                  at the demo preset, else 1,000) per seed
+#                                                  robust MLP head, strong suite and PGD-100
+#                                                  (first 500 at the demo preset, else 1,000)
+#                                                  per seed
 #                                                  (default seeds 0 1 2), then both summaries
 #
 # Headline cells per seed (folder names as in `wcmi reproduce`): the worst-case and DIM
@@ -68,6 +69,15 @@ autoattack() {
   if [ ! -f "$out/autoattack.json" ]; then
     "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack autoattack --limit 1000 \
       --threads "$threads" --out "$out/autoattack.json"
+  fi
+}
+
+# pgd100 DIR NAME: the paper's PGD from the image with 100 steps of 0.01 on a trained head.
+pgd100() {
+  local out=$1/$2
+  if [ ! -f "$out/pgd100.json" ]; then
+    "$wcmi" evaluate --checkpoint "$out/model.safetensors" --attack pgd --steps 100 \
+      --step-size 0.01 --limit "${strong_limit:-1000}" --threads "$threads" --out "$out/pgd100.json"
   fi
 }
 
@@ -138,7 +148,8 @@ random_start_seed() {
     dir=$root/$preset/random-start-$arm/mnist-seed$seed
     cmds+=("encoder $dir worst-case --random-start $arm
             head $dir worst-case-mlp-adversarial $dir/encoder-worst-case/model.safetensors \
-              mlp adversarial")
+              mlp adversarial
+            pgd100 $dir worst-case-mlp-adversarial")
   done
   lanes "${cmds[@]}"
 }
@@ -167,7 +178,9 @@ case "$command" in
   bench)
     build
     for t in 1 2; do
-      "$wcmi" bench --threads "$t" --kinds supervised,supervised-adv,head-adv,dim-512,worst-case
+      "$wcmi" bench --threads "$t" \
+        --kinds supervised,supervised-adv,head-adv,dim-512,worst-case,pgd,pgd-script \
+        --steps 3 --warmup 1 --rounds 3 --out "$root/bench-$t.json"
     done
     ;;
   summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
@@ -177,5 +190,5 @@ case "$command" in
     mkdir -p "$root/$preset"
     random_start "$@"
     ;;
-  *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,30p' "$0" >&2; exit 2 ;;
 esac

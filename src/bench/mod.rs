@@ -95,15 +95,11 @@ fn traced(vs: &VarStore, network: &Network, x: &Tensor) -> Result<ScriptModel> {
         "forward",
         &[x.shallow_clone()],
         &mut |inputs| vec![model.forward_t(&inputs[0], false)],
-    )
-    .map_err(|e| Error::invalid("bench", format!("tracing Baseline-H failed: {e}")))?;
+    )?;
     let path = std::env::temp_dir().join(format!("wcmi-bench-{}.pt", std::process::id()));
-    module.save(&path).map_err(|e| {
-        Error::io(
-            format!("cannot write {}", path.display()),
-            std::io::Error::other(e.to_string()),
-        )
-    })?;
+    module
+        .save(&path)
+        .map_err(|e| Error::model(&path, format!("cannot be written: {e}")))?;
     let loaded = ScriptModel::load(&path, x.device());
     let _ = std::fs::remove_file(&path);
     loaded
