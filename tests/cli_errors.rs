@@ -141,29 +141,17 @@ fn invalid_flags() {
         &["reproduce", "--dataset", "mnist", "--trials", "0"],
         &["--trials", "must be positive, got 0"],
     );
-    fails_with(
-        &[
-            "train-head",
-            "--encoder",
-            "e.safetensors",
-            "--head",
-            "mlp",
-            "--precision",
-            "f16",
-        ],
-        &["--precision", "f16"],
-    );
-    fails_with(
-        &[
-            "train-head",
-            "--encoder",
-            "e.safetensors",
-            "--head",
-            "mlp",
-            "--early-stop",
-        ],
-        &["--early-stop", "--training standard-es"],
-    );
+    let train_head = ["train-head", "--encoder", "e.safetensors", "--head", "mlp"];
+    for (flags, needles) in [
+        (&["--precision", "f16"][..], &["--precision", "f16"][..]),
+        (
+            &["--early-stop"],
+            &["--early-stop", "--training standard-es"],
+        ),
+    ] {
+        let args: Vec<&str> = train_head.iter().chain(flags).copied().collect();
+        fails_with(&args, needles);
+    }
     let empty = tempfile::tempdir().unwrap();
     let out = empty.path().to_str().unwrap();
     fails_with(
