@@ -366,19 +366,17 @@ impl Run {
             }
             this.bar.finish_and_clear();
             let seconds = this.started.elapsed().as_secs_f64();
-            let end = trainer.end_epoch(
-                epoch + 1,
-                Timing {
-                    seconds,
-                    images_per_second: seen as f64 / seconds,
-                },
-            )?;
+            let timing = Timing {
+                seconds,
+                images_per_second: seen as f64 / seconds,
+            };
+            let end = trainer.end_epoch(epoch + 1, timing)?;
             eprintln!(
                 "epoch {}/{}: {}, {:.0} images/s",
                 epoch + 1,
                 settings.epochs,
                 end.summary,
-                seen as f64 / seconds
+                timing.images_per_second
             );
             self.finish_epoch(vs, adam, end.score, &end.record)?;
         }
