@@ -50,14 +50,14 @@ impl CheckpointInfo {
     /// The description of a training run's checkpoints, with its configuration.
     pub fn for_run(
         model: ModelSpec,
-        dataset: DatasetName,
+        dataset: Option<DatasetName>,
         seed: u64,
         config: &impl Serialize,
     ) -> Result<Self> {
         Ok(Self {
             config: serde_json::to_value(config)
                 .map_err(|e| Error::invalid("config", e.to_string()))?,
-            ..Self::new(model, Some(dataset), seed)
+            ..Self::new(model, dataset, seed)
         })
     }
 }

@@ -2,7 +2,8 @@
 //! ([`crate::nn::script`]). Evaluation, MI estimates and the vulnerability take either through
 //! its classifier (pixels → logits) and its named layers (pixels → representation).
 use crate::checkpoint::{self, LoadedModel};
-use crate::data::DatasetName;
+use crate::data::image_folder::shape_text;
+use crate::data::{Dataset, DatasetName};
 use crate::error::{Error, Result};
 use crate::nn::script::{self, ScriptModel};
 use std::path::{Path, PathBuf};
@@ -82,16 +83,18 @@ impl Model {
         }
     }
 
-    /// Checks that the model takes `dataset`'s images.
-    fn check_images(&self, dataset: DatasetName) -> Result<()> {
+    /// Checks that the model takes `data`'s images.
+    fn check_images(&self, data: &Dataset) -> Result<()> {
         if let Model::Native { loaded, path } = self {
             let expected = loaded.info.model.image_shape();
-            if expected != dataset.image_shape() {
+            if expected != data.image_shape() {
                 return Err(Error::checkpoint(
                     path,
                     format!(
-                        "expects {expected:?} images, but {dataset} has {:?}",
-                        dataset.image_shape()
+                        "expects {} images, but {} has {}",
+                        shape_text(expected),
+                        data.source,
+                        shape_text(data.image_shape())
                     ),
                 ));
             }
@@ -99,23 +102,39 @@ impl Model {
         Ok(())
     }
 
-    /// The classifier (pixels → logits) for `dataset`'s images, checked to give one logit per
+    /// The classifier (pixels → logits) for `data`'s images, checked to give one logit per
     /// class.
-    pub fn classifier(&self, dataset: DatasetName) -> Result<&dyn ModuleT> {
-        self.check_images(dataset)?;
+    pub fn classifier(&self, data: &Dataset) -> Result<&dyn ModuleT> {
+        self.check_images(data)?;
         match self {
-            Model::Native { loaded, .. } => loaded.network.classifier(),
+            Model::Native { loaded, path } => {
+                let classes = loaded
+                    .network
+                    .layer_width("logits")
+                    .unwrap_or(data.num_classes());
+                if classes != data.num_classes() {
+                    return Err(Error::checkpoint(
+                        path,
+                        format!(
+                            "gives {classes} logits, but {} has {} classes",
+                            data.source,
+                            data.num_classes()
+                        ),
+                    ));
+                }
+                loaded.network.classifier()
+            }
             Model::Script(model) => {
-                model.check_classifier(dataset.image_shape(), dataset.num_classes())?;
+                model.check_classifier(data.image_shape(), data.num_classes())?;
                 Ok(model)
             }
         }
     }
 
-    /// Layer `name` on `dataset`'s images: `encoder` or `logits` of a checkpoint; `logits`
+    /// Layer `name` on `data`'s images: `encoder` or `logits` of a checkpoint; `logits`
     /// (forward) or any method of a TorchScript model.
-    pub fn layer<'a>(&'a self, name: &'a str, dataset: DatasetName) -> Result<Layer<'a>> {
-        self.check_images(dataset)?;
+    pub fn layer<'a>(&'a self, name: &'a str, data: &Dataset) -> Result<Layer<'a>> {
+        self.check_images(data)?;
         Ok(match self {
             Model::Native { loaded, .. } => {
                 let network = &loaded.network;
@@ -125,7 +144,7 @@ impl Model {
                 }
             }
             Model::Script(model) => Layer {
-                width: model.layer_width(name, dataset.image_shape())?,
+                width: model.layer_width(name, data.image_shape())?,
                 forward: Box::new(move |x| model.layer(name, x).expect("layer checked")),
             },
         })

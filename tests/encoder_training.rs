@@ -12,11 +12,11 @@ use wcmi::train::encoder::{self, EncoderConfig, EncoderEpoch, EncoderObjective};
 use wcmi::train::RunSettings;
 
 fn tiny() -> Dataset {
-    Dataset {
-        name: DatasetName::Mnist,
-        train: synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 5),
-        test: synthetic::class_templates(100, [1, 28, 28], 10, 0.2, 6),
-    }
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 5),
+        synthetic::class_templates(100, [1, 28, 28], 10, 0.2, 6),
+    )
 }
 
 fn encoder_config(objective: EncoderObjective, critic: CriticKind, bound: Bound) -> EncoderConfig {

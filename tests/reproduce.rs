@@ -11,11 +11,11 @@ use wcmi::reproduce::{grid::Scope, report, reproduce, ReproduceConfig};
 use wcmi::train::preset::{Preset, PresetSettings};
 
 fn tiny() -> Dataset {
-    Dataset {
-        name: DatasetName::Mnist,
-        train: synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
-        test: synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
-    }
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
+        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
+    )
 }
 
 fn config() -> ReproduceConfig {

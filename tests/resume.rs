@@ -6,11 +6,11 @@ use wcmi::train::classifier::{self, ClassifierConfig};
 use wcmi::train::RunSettings;
 
 fn tiny_dataset() -> Dataset {
-    Dataset {
-        name: DatasetName::Mnist,
-        train: synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 5),
-        test: synthetic::class_templates(50, [1, 28, 28], 10, 0.2, 6),
-    }
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 5),
+        synthetic::class_templates(50, [1, 28, 28], 10, 0.2, 6),
+    )
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
-use wcmi::data::DatasetName;
+use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::model::Model;
 use wcmi::nn::script::ScriptModel;
 use wcmi::nn::{Head, HeadKind};
@@ -16,6 +16,12 @@ fn fixture(ext: &str) -> PathBuf {
 
 fn pooled(x: &Tensor) -> Tensor {
     x.adaptive_avg_pool2d([8, 8]).flatten(1, -1)
+}
+
+/// A few synthetic images of `name`'s shape: what the model checks run on.
+fn data(name: DatasetName) -> Dataset {
+    let set = || synthetic::class_templates(10, name.image_shape(), 10, 0.1, 1);
+    Dataset::named(name, set(), set())
 }
 
 fn images(n: i64) -> Tensor {
@@ -58,12 +64,12 @@ fn the_fixture_matches_wcmi_s_head_with_its_weights() {
 #[test]
 fn a_torchscript_model_gives_input_gradients_and_its_layers() {
     let model = Model::torchscript(&fixture("pt"), Device::Cpu).unwrap();
-    let classifier = model.classifier(DatasetName::Mnist).unwrap();
+    let classifier = model.classifier(&data(DatasetName::Mnist)).unwrap();
     let x = images(4).set_requires_grad(true);
     classifier.forward_t(&x, false).sum(Kind::Float).backward();
     let grad = x.grad();
     assert!(grad.defined() && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
-    let layer = model.layer("encode", DatasetName::Mnist).unwrap();
+    let layer = model.layer("encode", &data(DatasetName::Mnist)).unwrap();
     assert_eq!(layer.width, 200);
     assert_eq!(layer.forward(&images(3)).size(), [3, 200]);
     assert_eq!(model.default_layer(), "encode");
@@ -95,15 +101,15 @@ fn bad_models_are_named_with_their_problem() {
     assert!(e.contains("absent.pt: no such file"), "{e}");
 
     let model = Model::torchscript(&fixture("pt"), Device::Cpu).unwrap();
-    let e = error_of(model.layer("nope", DatasetName::Mnist));
+    let e = error_of(model.layer("nope", &data(DatasetName::Mnist)));
     assert!(
         e.contains("pooled_mlp.pt") && e.contains("method `nope`"),
         "{e}"
     );
-    let e = error_of(model.layer("pair", DatasetName::Mnist));
+    let e = error_of(model.layer("pair", &data(DatasetName::Mnist)));
     assert!(e.contains("returns a tuple, not a tensor"), "{e}");
     // CIFAR-10's 3 channels pool to 192 features, which the head's first layer rejects.
-    let e = error_of(model.classifier(DatasetName::Cifar10));
+    let e = error_of(model.classifier(&data(DatasetName::Cifar10)));
     assert!(
         e.contains("forward fails on inputs of shape [2, 3, 32, 32]"),
         "{e}"

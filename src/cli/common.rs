@@ -1,6 +1,6 @@
 //! Options shared by every subcommand, and helpers they all use.
 use crate::attack::{AttackConfig, Norm};
-use crate::data::{dir, Dataset, DatasetName};
+use crate::data::{dir, DataSource, Dataset, DatasetName};
 use crate::model::Model;
 use anyhow::Context;
 use clap::ValueEnum;
@@ -52,6 +52,14 @@ impl GlobalArgs {
         })
     }
 
+    /// Loads a known dataset or an image folder onto `device`.
+    pub fn load_source(&self, source: &DataSource, device: Device) -> anyhow::Result<Dataset> {
+        match source {
+            DataSource::Named(name) => self.load_dataset(*name, device),
+            DataSource::Folder(dir) => Ok(Dataset::load_folder(dir)?.to_device(device)),
+        }
+    }
+
     /// Loads a dataset from the resolved data directory onto `device`.
     pub fn load_dataset(&self, name: DatasetName, device: Device) -> anyhow::Result<Dataset> {
         // The library names the problem; the command that mends it is the CLI's to name.
@@ -78,7 +86,7 @@ pub struct ModelArgs {
     pub checkpoint: Option<PathBuf>,
     /// A TorchScript model (`torch.jit.save`) trained anywhere: `forward(x)` returns logits,
     /// a method (`--layer`, default `encode`) a representation; inputs NCHW in [0, 1], any
-    /// normalisation inside the model. Needs --dataset.
+    /// normalisation inside the model. Needs --dataset (a dataset's name or an image folder).
     #[arg(long)]
     pub model: Option<PathBuf>,
 }
@@ -99,21 +107,19 @@ impl ModelArgs {
     }
 
     /// The dataset to measure on: the one given, else the checkpoint's own.
-    pub fn dataset(
-        &self,
-        model: &Model,
-        given: Option<DatasetName>,
-    ) -> anyhow::Result<DatasetName> {
-        given.or(model.dataset()).with_context(|| match model {
-            Model::Script(_) => format!(
-                "--dataset: the TorchScript model {} names no dataset; pass one",
-                self.path().display()
-            ),
-            Model::Native { .. } => format!(
-                "--dataset: the checkpoint {} names no dataset; pass one",
-                self.path().display()
-            ),
-        })
+    pub fn dataset(&self, model: &Model, given: Option<DataSource>) -> anyhow::Result<DataSource> {
+        given
+            .or(model.dataset().map(DataSource::Named))
+            .with_context(|| match model {
+                Model::Script(_) => format!(
+                    "--dataset: the TorchScript model {} names no dataset; pass one",
+                    self.path().display()
+                ),
+                Model::Native { .. } => format!(
+                    "--dataset: the checkpoint {} names no dataset; pass one",
+                    self.path().display()
+                ),
+            })
     }
 }
 
@@ -150,24 +156,36 @@ pub struct ThreatArgs {
 }
 
 impl ThreatArgs {
-    /// The attack settings for `dataset`, validated.
+    /// The attack settings for images of `data`, validated; an image folder has no defaults,
+    /// so its radius, steps and step size must all be given.
     pub fn config(
         &self,
-        dataset: DatasetName,
+        data: &DataSource,
         random_start: bool,
         restarts: usize,
     ) -> anyhow::Result<AttackConfig> {
-        let defaults = dataset.threat();
         let norm = self.norm.unwrap_or(Norm::Linf);
         anyhow::ensure!(
             norm == Norm::Linf || self.eps.is_some(),
             "--eps: the dataset defaults are ℓ∞ radii; give one with --norm l2"
         );
+        let given = (self.eps, self.steps, self.step_size);
+        let (eps, steps, step_size) = match (data.threat(), given) {
+            (Some(d), (eps, steps, step_size)) => (
+                eps.unwrap_or(d.eps),
+                steps.unwrap_or(d.steps),
+                step_size.unwrap_or(d.step_size),
+            ),
+            (None, (Some(eps), Some(steps), Some(step_size))) => (eps, steps, step_size),
+            (None, _) => anyhow::bail!(
+                "--eps, --steps, --step-size: {data} has no default threat; give all three"
+            ),
+        };
         let config = AttackConfig {
             norm,
-            eps: self.eps.unwrap_or(defaults.eps),
-            steps: self.steps.unwrap_or(defaults.steps),
-            step_size: self.step_size.unwrap_or(defaults.step_size),
+            eps,
+            steps,
+            step_size,
             random_start,
             restarts,
             bounds: Some((0.0, 1.0)),
@@ -201,7 +219,7 @@ impl ThreatArgs {
         random_start: bool,
         preset_steps: Option<usize>,
     ) -> anyhow::Result<AttackConfig> {
-        let config = self.config(dataset, random_start, 1)?;
+        let config = self.config(&dataset.into(), random_start, 1)?;
         Ok(match (self.steps, self.step_size) {
             (None, None) => crate::train::preset::training_attack(config, preset_steps),
             _ => config,

@@ -1,6 +1,7 @@
 //! `wcmi data fetch NAME` and `wcmi data info NAME`.
 use super::common::GlobalArgs;
-use crate::data::{dir, fetch, DatasetName};
+use crate::data::image_folder::shape_text;
+use crate::data::{dir, fetch, DataSource, DatasetName};
 use crate::report::table;
 use clap::Subcommand;
 use tch::Device;
@@ -14,8 +15,9 @@ pub enum DataCommand {
     },
     /// Print split sizes, class counts and pixel statistics.
     Info {
-        /// mnist, fashion-mnist or cifar10.
-        name: DatasetName,
+        /// mnist, fashion-mnist, cifar10, or an image folder (`DIR/train/<class>/*.png|jpg`,
+        /// `DIR/test/<class>/…`).
+        name: DataSource,
     },
 }
 
@@ -26,8 +28,8 @@ pub fn run(command: DataCommand, global: &GlobalArgs) -> anyhow::Result<()> {
             println!("{name}: verified files in {}", folder.display());
         }
         DataCommand::Info { name } => {
-            let data = global.load_dataset(name, Device::Cpu)?;
-            let classes = name.num_classes();
+            let data = global.load_source(&name, Device::Cpu)?;
+            let classes = data.num_classes();
             let fmt = |v: Vec<f64>| {
                 v.iter()
                     .map(|x| format!("{x:.4}"))
@@ -38,18 +40,17 @@ pub fn run(command: DataCommand, global: &GlobalArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|(split, set)| {
                     let (mean, std) = set.channel_stats();
-                    let [c, h, w] = set.image_shape();
                     vec![
                         split.to_string(),
                         set.len().to_string(),
-                        format!("{c}×{h}×{w}"),
+                        shape_text(set.image_shape()),
                         fmt(mean),
                         fmt(std),
                         format!("{:?}", set.class_counts(classes)),
                     ]
                 })
                 .collect();
-            println!("{name}");
+            println!("{name}: {classes} classes ({})", data.classes.join(", "));
             print!(
                 "{}",
                 table::markdown(

@@ -25,11 +25,11 @@ pub struct Args {
 
 fn synthetic_dataset() -> Dataset {
     let shape = DatasetName::Mnist.image_shape();
-    Dataset {
-        name: DatasetName::Mnist,
-        train: synthetic::class_templates(6000, shape, 10, 0.3, 1),
-        test: synthetic::class_templates(1000, shape, 10, 0.3, 2),
-    }
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(6000, shape, 10, 0.3, 1),
+        synthetic::class_templates(1000, shape, 10, 0.3, 2),
+    )
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {

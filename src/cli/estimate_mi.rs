@@ -4,7 +4,7 @@
 use super::common::{positive, GlobalArgs, ModelArgs, ThreatArgs};
 use crate::atomic::write_json_atomic;
 use crate::attack::AttackConfig;
-use crate::data::{split, DatasetName};
+use crate::data::{split, DataSource};
 use crate::eval::vulnerability::{self, with_layer_problem};
 use crate::mi::bounds::ensure_negatives;
 use crate::mi::worst_case::{estimate_mi, AttackGradient, CriticSpec, RepresentationMiConfig};
@@ -12,6 +12,7 @@ use crate::mi::{Bound, CriticConfig};
 use crate::model::Model;
 use crate::nn::critic::CriticKind;
 use crate::report::table;
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -20,9 +21,10 @@ pub struct MiArgs {
     /// The model whose layer is measured.
     #[command(flatten)]
     pub source: ModelArgs,
-    /// Dataset (default: the checkpoint's own).
+    /// Dataset: a name or an image folder (`DIR/train/<class>/*.png|jpg`, `DIR/test/…`; the
+    /// worst case then needs --eps, --steps and --step-size) (default: the checkpoint's own).
     #[arg(long)]
-    pub dataset: Option<DatasetName>,
+    pub dataset: Option<DataSource>,
     /// The layer used as representation, flattened: a checkpoint's `encoder` (64-d, the
     /// default) or `logits`; a TorchScript model's method (default `encode`) or `logits`
     /// (its forward).
@@ -80,13 +82,23 @@ pub struct VulnerabilityArgs {
     pub black_box: bool,
 }
 
+/// What a run does with the threat.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attacks {
+    /// Estimates the normal MI only.
+    No,
+    /// Estimates the worst-case MI.
+    WorstCase,
+    /// Estimates both (the vulnerability).
+    Vulnerability,
+}
+
 struct Prepared {
     model: Model,
     /// The measured layer's name.
     layer: String,
-    dataset: DatasetName,
-    /// The threat (the worst case's, and the vulnerability's).
-    attack: AttackConfig,
+    /// The threat (the worst case's, and the vulnerability's), when the run attacks.
+    attack: Option<AttackConfig>,
     config: RepresentationMiConfig,
     train: Vec<i64>,
     test: Vec<i64>,
@@ -96,17 +108,26 @@ fn prepare(
     args: &MiArgs,
     global: &GlobalArgs,
     device: Device,
-    worst_case: bool,
+    attacks: Attacks,
 ) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
     ensure_negatives(args.batch_size)?;
     let model = args.source.load(device)?;
-    let dataset = args.source.dataset(&model, args.dataset)?;
+    let dataset = args.source.dataset(&model, args.dataset.clone())?;
     let layer = args
         .layer
         .clone()
         .unwrap_or_else(|| model.default_layer().to_string());
-    model.layer(&layer, dataset)?;
-    let attack = args.threat.config(dataset, false, 1)?;
+    let attack = match attacks {
+        Attacks::No => {
+            args.threat.refuse_unused("--worst-case")?;
+            None
+        }
+        Attacks::WorstCase | Attacks::Vulnerability => {
+            Some(args.threat.config(&dataset, false, 1)?)
+        }
+    };
+    let data = global.load_source(&dataset, device)?;
+    model.layer(&layer, &data)?;
     let config = RepresentationMiConfig {
         critic: CriticConfig {
             bound: args.bound,
@@ -116,16 +137,11 @@ fn prepare(
             test_batches: args.test_batches,
             seed: global.seed,
         },
-        critic_spec: CriticSpec::image(
-            args.critic,
-            dataset.image_shape(),
-            args.critic_width as i64,
-        ),
-        attack: worst_case.then_some(attack),
+        critic_spec: CriticSpec::image(args.critic, data.image_shape(), args.critic_width as i64),
+        attack: attack.filter(|_| attacks == Attacks::WorstCase),
         attack_gradient: args.attack_gradient,
     };
     config.critic.validate()?;
-    let data = global.load_dataset(dataset, device)?;
     let parts = split::train_validation(data.train.len(), 0.1, 0)?;
     let train: Vec<i64> = parts.train.into_iter().take(args.train_limit).collect();
     let test: Vec<i64> = (0..data.test.len()).collect();
@@ -133,7 +149,6 @@ fn prepare(
         Prepared {
             model,
             layer,
-            dataset,
             attack,
             config,
             train,
@@ -159,8 +174,13 @@ fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
 }
 
 pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
-    let (p, data) = prepare(&args.mi, global, device, args.worst_case)?;
-    let layer = p.model.layer(&p.layer, p.dataset)?;
+    let attacks = if args.worst_case {
+        Attacks::WorstCase
+    } else {
+        Attacks::No
+    };
+    let (p, data) = prepare(&args.mi, global, device, attacks)?;
+    let layer = p.model.layer(&p.layer, &data)?;
     let estimate = with_layer_problem(&layer, &data, &p.train, &p.test, |problem| {
         estimate_mi(problem, &p.config, device)
     })?;
@@ -173,7 +193,7 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
         "{what} of {} layer '{}' on {} ({:?}, batch {})",
         p.model.name(),
         p.layer,
-        p.dataset,
+        data.source,
         p.config.critic.bound,
         estimate.batch_size
     );
@@ -209,15 +229,15 @@ pub fn run_vulnerability(
         "--black-box: the worst case is already searched without gradients \
          (--attack-gradient black-box)"
     );
-    let (p, data) = prepare(&args, global, device, false)?;
-    let attack = p.attack;
-    let layer = p.model.layer(&p.layer, p.dataset)?;
+    let (p, data) = prepare(&args, global, device, Attacks::Vulnerability)?;
+    let attack = p.attack.context("the vulnerability needs a threat")?;
+    let layer = p.model.layer(&p.layer, &data)?;
     let report = with_layer_problem(&layer, &data, &p.train, &p.test, |problem| {
         vulnerability::measure(
             problem,
             &p.config,
             attack,
-            p.dataset.num_classes(),
+            data.num_classes(),
             black_box,
             device,
         )
@@ -226,7 +246,7 @@ pub fn run_vulnerability(
         "representation vulnerability of {} layer '{}' on {} ({:?}, batch {}, {:?} ε = {:.4})",
         p.model.name(),
         p.layer,
-        p.dataset,
+        data.source,
         report.bound,
         report.normal.batch_size,
         attack.norm,

@@ -6,7 +6,7 @@ use crate::attack::classifier::{
     autoattack_suite, strong_suite, AttackChoice, ClassifierAttack, Suite, AUTOATTACK_STEPS,
     SQUARE_QUERIES, STRONG_RESTARTS,
 };
-use crate::data::DatasetName;
+use crate::data::DataSource;
 use crate::eval::masking::{self, MaskingChecks};
 use crate::eval::robustness::{self, RobustnessReport};
 use crate::report::{plot, table};
@@ -19,9 +19,10 @@ pub struct Args {
     /// The classifier.
     #[command(flatten)]
     pub source: ModelArgs,
-    /// Dataset to evaluate on (default: the checkpoint's own).
+    /// Dataset to evaluate on: a name or an image folder (`DIR/train/<class>/*.png|jpg`,
+    /// `DIR/test/…`; needs --eps, --steps and --step-size) (default: the checkpoint's own).
     #[arg(long)]
-    pub dataset: Option<DatasetName>,
+    pub dataset: Option<DataSource>,
     /// Attacks to run (comma-separated); none gives natural accuracy only.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub attack: Vec<AttackChoice>,
@@ -59,7 +60,7 @@ struct EvaluationResult {
     /// The model file: a checkpoint or a TorchScript file.
     checkpoint: PathBuf,
     model: String,
-    dataset: DatasetName,
+    dataset: DataSource,
     /// Seed of the attacks' random starts and searches.
     seed: u64,
     #[serde(flatten)]
@@ -69,10 +70,12 @@ struct EvaluationResult {
     masking: Option<MaskingChecks>,
 }
 
-fn attacks(args: &Args, dataset: DatasetName) -> anyhow::Result<Vec<ClassifierAttack>> {
-    let base = args
-        .threat
-        .config(dataset, args.random_start, args.restarts)?;
+fn attacks(args: &Args, data: &DataSource) -> anyhow::Result<Vec<ClassifierAttack>> {
+    if args.attack.is_empty() {
+        args.threat.refuse_unused("--attack")?;
+        return Ok(Vec::new());
+    }
+    let base = args.threat.config(data, args.random_start, args.restarts)?;
     let mut out = Vec::new();
     for &choice in &args.attack {
         match choice {
@@ -111,13 +114,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         "--sanity: the sanity checks come with a suite; add --attack strong or autoattack"
     );
     let source = args.source.load(device)?;
-    let dataset = args.source.dataset(&source, args.dataset)?;
-    let model = source.classifier(dataset)?;
-    if args.attack.is_empty() {
-        args.threat.refuse_unused("--attack")?;
-    }
-    let attacks = attacks(&args, dataset)?;
-    let data = global.load_dataset(dataset, device)?;
+    let dataset = args.source.dataset(&source, args.dataset.clone())?;
+    let attacks = attacks(&args, &dataset)?;
+    let data = global.load_source(&dataset, device)?;
+    let model = source.classifier(&data)?;
     let test = match args.limit {
         Some(n) => data.test.head(n as i64),
         None => data.test,
@@ -172,14 +172,14 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_result_path(args.source.path(), dataset));
+        .unwrap_or_else(|| default_result_path(args.source.path(), &dataset));
     if let Some(checks) = &masking {
         print_checks(checks, &out)?;
     }
     write_result(
         args.source.path(),
         &source.name(),
-        dataset,
+        &dataset,
         global.seed,
         report,
         masking,
@@ -238,15 +238,15 @@ fn print_checks(checks: &MaskingChecks, out: &Path) -> anyhow::Result<()> {
 }
 
 /// Where an evaluation of a model file on `dataset` is written unless told otherwise: beside it.
-pub fn default_result_path(model: &Path, dataset: DatasetName) -> PathBuf {
-    model.with_file_name(format!("eval-{dataset}.json"))
+pub fn default_result_path(model: &Path, dataset: &DataSource) -> PathBuf {
+    model.with_file_name(format!("eval-{}.json", dataset.slug()))
 }
 
 /// Writes an evaluation's JSON (atomically) and says where.
 pub fn write_result(
     checkpoint: &Path,
     model: &str,
-    dataset: DatasetName,
+    dataset: &DataSource,
     seed: u64,
     report: RobustnessReport,
     masking: Option<MaskingChecks>,
@@ -255,7 +255,7 @@ pub fn write_result(
     let result = EvaluationResult {
         checkpoint: checkpoint.to_path_buf(),
         model: model.to_string(),
-        dataset,
+        dataset: dataset.clone(),
         seed,
         report,
         masking,

@@ -49,7 +49,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         )
     })?;
     let preset = args.run.preset.settings();
-    let evaluation = args.threat.config(dataset, false, 1)?;
+    let evaluation = args.threat.config(&dataset.into(), false, 1)?;
     let training = args
         .threat
         .training_config(dataset, true, preset.train_pgd_steps)?;
@@ -100,11 +100,11 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         )
     );
     println!("checkpoint: {}", outcome.checkpoint.display());
-    let out = super::evaluate::default_result_path(&outcome.checkpoint, dataset);
+    let out = super::evaluate::default_result_path(&outcome.checkpoint, &data.source);
     super::evaluate::write_result(
         &outcome.checkpoint,
         loaded.info.model.name(),
-        dataset,
+        &data.source,
         global.seed,
         report,
         None,

@@ -48,7 +48,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
             )?;
             ClassifierConfig {
                 adversarial: Some(training),
-                validation_attack: Some(args.threat.config(args.dataset, false, 1)?),
+                validation_attack: Some(args.threat.config(&args.dataset.into(), false, 1)?),
                 selection: Selection::BestAdversarial,
                 ..config
             }

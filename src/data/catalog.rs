@@ -51,6 +51,28 @@ impl DatasetName {
         10
     }
 
+    /// The class names, in label order.
+    pub fn classes(self) -> Vec<String> {
+        match self {
+            DatasetName::Mnist => (0..10).map(|d| d.to_string()).collect(),
+            DatasetName::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ]
+            .map(String::from)
+            .to_vec(),
+            DatasetName::Cifar10 => super::cifar::CLASSES.map(String::from).to_vec(),
+        }
+    }
+
     pub fn threat(self) -> ThreatSettings {
         match self {
             DatasetName::Mnist => ThreatSettings {

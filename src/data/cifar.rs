@@ -2,8 +2,9 @@
 //!
 //! Binary: records of 1 label byte + 3072 pixel bytes (channel-major 3×32×32) in
 //! `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`. JPEG tarball:
-//! `train/<class>/NNNN.jpg` and `test/<class>/NNNN.jpg`, read round-robin over the classes
-//! (each class in file-name order).
+//! `train/<class>/NNNN.jpg` and `test/<class>/NNNN.jpg`, an image folder in an archive, read as
+//! [`image_folder`] reads one (round-robin over the classes, so that prefixes are balanced).
+use super::image_folder::{self, assemble, interleave_classes, Entry, Format};
 use super::{images_from_bytes, labels_from_bytes, LabelledImages};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
@@ -11,9 +12,6 @@ use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-use zune_jpeg::zune_core::colorspace::ColorSpace;
-use zune_jpeg::zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
 
 pub const CLASSES: [&str; 10] = [
     "airplane",
@@ -31,6 +29,7 @@ pub const BINARY_FOLDER: &str = "cifar-10-batches-bin";
 pub const JPEG_TARBALL: &str = "cifar10-jpg.tar.gz";
 const SIDE: usize = 32;
 const PIXELS: usize = 3 * SIDE * SIDE;
+const SHAPE: [i64; 3] = [3, SIDE as i64, SIDE as i64];
 const RECORD: usize = 1 + PIXELS;
 const TRAIN_FILES: [&str; 5] = [
     "data_batch_1.bin",
@@ -100,60 +99,14 @@ pub fn read_binary(files: &[PathBuf]) -> Result<LabelledImages> {
     ))
 }
 
-/// Decodes a 32×32 JPEG into channel-major RGB bytes.
-fn decode_jpeg(name: &str, tarball: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = JpegDecoder::new_with_options(bytes, options);
-    let hwc = decoder
-        .decode()
-        .map_err(|e| Error::data(tarball, format!("{name}: cannot decode JPEG: {e:?}")))?;
-    if hwc.len() != PIXELS {
-        return Err(Error::data(
-            tarball,
-            format!(
-                "{name}: expected a 32×32 RGB image, got {} bytes",
-                hwc.len()
-            ),
-        ));
-    }
-    let mut chw = vec![0u8; PIXELS];
-    for (i, px) in hwc.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            chw[c * SIDE * SIDE + i] = px[c];
-        }
-    }
-    Ok(chw)
-}
-
-/// Orders (is_test, class, file name, pixels) entries split by split, round-robin over the
-/// classes: the first file of every class, then the second, and so on. The tarball groups its
-/// images by class, and a prefix of a split (`--train-limit`, the critic's training images, the
-/// strong suite's first test images) must be a class-balanced subset, as it is in the official
-/// binary batches.
-fn interleave_classes(images: &mut Vec<(bool, u8, String, Vec<u8>)>) {
-    images.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
-    let mut seen = [[0usize; CLASSES.len()]; 2];
-    let mut ranked: Vec<_> = images
-        .drain(..)
-        .map(|image| {
-            let rank = &mut seen[image.0 as usize][image.1 as usize];
-            *rank += 1;
-            (*rank, image)
-        })
-        .collect();
-    ranked.sort_by_key(|(rank, image)| (image.0, *rank, image.1));
-    images.extend(ranked.into_iter().map(|(_, image)| image));
-}
-
-/// Reads `train/<class>/*.jpg` and `test/<class>/*.jpg` from the tarball.
+/// Reads `train/<class>/*.jpg` and `test/<class>/*.jpg` from the tarball, each image 32×32 RGB.
 pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImages)> {
     let file = std::fs::File::open(tarball)
         .map_err(|e| Error::data(tarball, format!("cannot open: {e}")))?;
     let corrupt =
         |e: std::io::Error| Error::data(tarball, format!("truncated or corrupt tarball: {e}"));
     let mut archive = tar::Archive::new(GzDecoder::new(file));
-    // (is_test, class, file name, pixels)
-    let mut images: Vec<(bool, u8, String, Vec<u8>)> = Vec::new();
+    let mut entries = Vec::new();
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let path = entry.path().map_err(corrupt)?.into_owned();
@@ -167,35 +120,38 @@ pub fn read_jpeg_tarball(tarball: &Path) -> Result<(LabelledImages, LabelledImag
         if !name.ends_with(".jpg") || (split != "train" && split != "test") {
             continue;
         }
+        let name = path.to_string_lossy().into_owned();
         let Some(class) = CLASSES.iter().position(|c| c == class) else {
             return Err(Error::data(
                 tarball,
-                format!("{}: unknown class folder '{class}'", path.display()),
+                format!("{name}: unknown class folder '{class}'"),
             ));
         };
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         entry.read_to_end(&mut bytes).map_err(corrupt)?;
-        let pixels = decode_jpeg(&path.to_string_lossy(), tarball, &bytes)?;
-        images.push((split == "test", class as u8, name.clone(), pixels));
-    }
-    interleave_classes(&mut images);
-    let split = |test: bool| -> Result<LabelledImages> {
-        let chosen: Vec<_> = images.iter().filter(|i| i.0 == test).collect();
-        if chosen.is_empty() {
-            let which = if test { "test" } else { "train" };
+        let image = image_folder::decode(&bytes, Format::Jpeg)
+            .map_err(|problem| Error::data(tarball, format!("{name}: {problem}")))?;
+        if image.shape != SHAPE {
             return Err(Error::data(
                 tarball,
-                format!("holds no {which}/<class>/*.jpg images"),
+                format!(
+                    "{name}: expected a 3×32×32 image, got {}",
+                    image_folder::shape_text(image.shape)
+                ),
             ));
         }
-        let labels: Vec<u8> = chosen.iter().map(|i| i.1).collect();
-        let pixels: Vec<u8> = chosen.iter().flat_map(|i| i.3.iter().copied()).collect();
-        Ok(LabelledImages::new(
-            images_from_bytes(&pixels, [labels.len() as i64, 3, SIDE as i64, SIDE as i64]),
-            labels_from_bytes(tarball, &labels, 10)?,
-        ))
-    };
-    Ok((split(false)?, split(true)?))
+        entries.push(Entry {
+            test: split == "test",
+            class,
+            name,
+            image,
+        });
+    }
+    interleave_classes(&mut entries);
+    Ok((
+        assemble(&entries, false, tarball)?,
+        assemble(&entries, true, tarball)?,
+    ))
 }
 
 /// Extracts the six binary batch files of the official tarball into `target`.
@@ -225,34 +181,6 @@ pub fn extract_binary_tarball(tarball: &[u8], target: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jpeg_entries_interleave_the_classes() {
-        let entry = |test: bool, class: u8, name: &str| (test, class, name.to_string(), vec![]);
-        let mut images = vec![
-            entry(false, 2, "0001.jpg"),
-            entry(true, 0, "0001.jpg"),
-            entry(false, 0, "0002.jpg"),
-            entry(false, 1, "0001.jpg"),
-            entry(false, 0, "0001.jpg"),
-            entry(false, 0, "0003.jpg"),
-            entry(true, 1, "0001.jpg"),
-        ];
-        interleave_classes(&mut images);
-        let order: Vec<_> = images.iter().map(|i| (i.0, i.1, i.2.as_str())).collect();
-        assert_eq!(
-            order,
-            vec![
-                (false, 0, "0001.jpg"),
-                (false, 1, "0001.jpg"),
-                (false, 2, "0001.jpg"),
-                (false, 0, "0002.jpg"),
-                (false, 0, "0003.jpg"),
-                (true, 0, "0001.jpg"),
-                (true, 1, "0001.jpg"),
-            ]
-        );
-    }
 
     #[test]
     fn reads_binary_records_channel_major() {

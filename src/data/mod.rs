@@ -7,11 +7,14 @@ pub mod cifar;
 pub mod dir;
 pub mod fetch;
 pub mod idx;
+pub mod image_folder;
 pub mod official;
+pub mod source;
 pub mod split;
 pub mod synthetic;
 
 pub use catalog::{DatasetName, ThreatSettings};
+pub use source::DataSource;
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -80,15 +83,46 @@ fn to_vec(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(&t.to_device(Device::Cpu)).unwrap_or_default()
 }
 
-/// A named dataset's training and test sets.
+/// A dataset's training and test sets and its class names (label `i` is `classes[i]`).
 #[derive(Debug)]
 pub struct Dataset {
-    pub name: DatasetName,
+    pub source: DataSource,
+    pub classes: Vec<String>,
     pub train: LabelledImages,
     pub test: LabelledImages,
 }
 
 impl Dataset {
+    /// A known dataset's sets (test images, synthetic stand-ins), with its class names.
+    pub fn named(name: DatasetName, train: LabelledImages, test: LabelledImages) -> Self {
+        Self {
+            source: DataSource::Named(name),
+            classes: name.classes(),
+            train,
+            test,
+        }
+    }
+
+    pub fn num_classes(&self) -> i64 {
+        self.classes.len() as i64
+    }
+
+    /// `[C, H, W]` of every image.
+    pub fn image_shape(&self) -> [i64; 3] {
+        self.test.image_shape()
+    }
+
+    /// Reads an image folder ([`image_folder`]).
+    pub fn load_folder(dir: &Path) -> Result<Self> {
+        let folder = image_folder::load(dir)?;
+        Ok(Self {
+            source: DataSource::Folder(dir.to_path_buf()),
+            classes: folder.classes,
+            train: folder.train,
+            test: folder.test,
+        })
+    }
+
     /// Loads `name` from `data_dir/<name>/`, verifying every file.
     pub fn load(name: DatasetName, data_dir: &Path) -> Result<Self> {
         let folder = data_dir.join(name.folder());
@@ -105,12 +139,13 @@ impl Dataset {
             ),
             DatasetName::Cifar10 => cifar::load(&folder)?,
         };
-        Ok(Self { name, train, test })
+        Ok(Self::named(name, train, test))
     }
 
     pub fn to_device(&self, device: Device) -> Self {
         Self {
-            name: self.name,
+            source: self.source.clone(),
+            classes: self.classes.clone(),
             train: self.train.to_device(device),
             test: self.test.to_device(device),
         }

@@ -291,7 +291,7 @@ impl Trial<'_> {
             let s = &self.grid.preset;
             let weights = self.folder.measured(measured).best;
             let model = Model::checkpoint(&weights, self.device)?;
-            let layer = model.layer("encoder", self.data.name)?;
+            let layer = model.layer("encoder", self.data)?;
             let config = RepresentationMiConfig {
                 critic: CriticConfig {
                     bound: self.config.mi_bound,
@@ -317,7 +317,7 @@ impl Trial<'_> {
                     problem,
                     &config,
                     self.grid.attack,
-                    self.data.name.num_classes(),
+                    self.data.num_classes(),
                     false,
                     self.device,
                 )

@@ -199,7 +199,7 @@ fn build(
     config: &ClassifierConfig,
     vs: &VarStore,
 ) -> Result<(ModelSpec, crate::nn::Network)> {
-    let (image_shape, num_classes) = (data.train.image_shape(), data.name.num_classes());
+    let (image_shape, num_classes) = (data.train.image_shape(), data.num_classes());
     let Some(encoder_path) = &config.encoder else {
         let spec = ModelSpec::BaselineH {
             image_shape,
@@ -222,7 +222,7 @@ fn build(
             format!(
                 "its encoder takes {:?} images, {} has {:?}",
                 saved.model.image_shape(),
-                data.name,
+                data.source,
                 image_shape
             ),
         ));
@@ -341,7 +341,8 @@ pub fn train(
     let vs = VarStore::new(device);
     let (spec, network) = build(data, config, &vs)?;
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
-    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
+    let template =
+        CheckpointInfo::for_run(spec.clone(), data.source.named(), config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
     let mut trainer = ClassifierTrainer {
         model: network.classifier()?,

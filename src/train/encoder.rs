@@ -284,7 +284,8 @@ pub fn train(
         unreachable!("an encoder-critic spec builds an encoder and a critic")
     };
     let mut adam = Adam::new(&vs, AdamConfig::with_lr(config.run.lr))?;
-    let template = CheckpointInfo::for_run(spec.clone(), data.name, config.run.seed, config)?;
+    let template =
+        CheckpointInfo::for_run(spec.clone(), data.source.named(), config.run.seed, config)?;
     let mut run = Run::start(out_dir, template, config.run.epochs, &vs, &mut adam, resume)?;
     let mut trainer = EncoderTrainer {
         encoder: &encoder,

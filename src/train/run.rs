@@ -477,7 +477,7 @@ impl Epoch {
     /// The training batch at `index`: pixels (augmented where the dataset is, SPEC §5) and labels.
     fn batch(&mut self, data: &Dataset, index: &Tensor) -> (Tensor, Tensor) {
         let (x, y) = data.train.batch(index);
-        if data.name.augments() {
+        if data.source.augments() {
             (augment::random_crop_flip(&x, &mut self.augment), y)
         } else {
             (x, y)
