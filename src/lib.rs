@@ -5,6 +5,7 @@ pub mod attack;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -306,3 +306,89 @@ fn a_folder_the_model_does_not_fit_is_refused() {
     assert!(!ok);
     assert!(stderr.contains("unknown dataset 'no-such-set'"), "{stderr}");
 }
+
+#[test]
+fn compare_measures_models_side_by_side_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = image_folder(&dir.path().join("digits"), 10, 3, 2);
+    let root = root.to_str().unwrap();
+    let out = dir.path().join("comparison");
+    let model = fixture();
+    let compare = |models: &[String]| {
+        let mut args: Vec<&str> = vec!["compare"];
+        args.extend(models.iter().map(String::as_str));
+        args.extend([
+            "--dataset",
+            root,
+            "--eps",
+            "0.1",
+            "--steps",
+            "2",
+            "--step-size",
+            "0.05",
+            "--limit",
+            "10",
+            "--critic-epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--test-batches",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        wcmi(&args)
+    };
+    let (ok, stdout, stderr) = compare(&[format!("first={model}")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("| first ") && stdout.contains("encode (200)"),
+        "{stdout}"
+    );
+    // A second model joins the finished comparison; the first is not measured again.
+    let (ok, stdout, stderr) = compare(&[format!("first={model}"), format!("second={model}")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("first: evaluation: done earlier"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("second: evaluation: running"), "{stderr}");
+    assert!(stdout.contains("| second "), "{stdout}");
+    let results: wcmi::compare::Comparison =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results.models.len(), 2);
+    // The same model, the same seeded attacks: the same numbers.
+    let [a, b] = [&results.models[0], &results.models[1]];
+    assert_eq!(a.evaluation.examples, 10);
+    assert_eq!(a.evaluation.natural_accuracy, b.evaluation.natural_accuracy);
+    assert_eq!(a.evaluation.suite_accuracy, b.evaluation.suite_accuracy);
+    assert!(a.evaluation.suite_accuracy <= a.evaluation.pgd_accuracy);
+    for plot in ["fig1-vulnerability-gap", "fig2-mi-bound"] {
+        for ext in ["png", "svg"] {
+            assert!(
+                out.join(format!("plots/{plot}.{ext}")).is_file(),
+                "{plot}.{ext}"
+            );
+        }
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("second"),
+        "report without figures"
+    );
+
+    let (ok, _, stderr) = compare(&[format!("x={model}"), format!("x={model}")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("MODEL: two models are labelled 'x'"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = wcmi(&["compare", &model]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--dataset") && stderr.contains("names no dataset"),
+        "{stderr}"
+    );
+}

@@ -30,6 +30,21 @@ pub struct MiArgs {
     /// (its forward).
     #[arg(long)]
     pub layer: Option<String>,
+    #[command(flatten)]
+    pub critic: CriticArgs,
+    /// Where the attack's gradient flows.
+    #[arg(long, value_enum, default_value = "representation")]
+    pub attack_gradient: AttackGradient,
+    #[command(flatten)]
+    pub threat: ThreatArgs,
+    /// Output JSON (default: beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The critic of an MI estimate and how it is trained and evaluated.
+#[derive(clap::Args, Debug)]
+pub struct CriticArgs {
     /// The MI bound the critic maximises and reports (the paper: dv).
     #[arg(long, value_enum, default_value = "infonce")]
     pub bound: Bound,
@@ -53,14 +68,28 @@ pub struct MiArgs {
     /// Training images used for the critic (first N of the training split).
     #[arg(long, default_value_t = 5_000, value_parser = positive, allow_hyphen_values = true)]
     pub train_limit: usize,
-    /// Where the attack's gradient flows.
-    #[arg(long, value_enum, default_value = "representation")]
-    pub attack_gradient: AttackGradient,
-    #[command(flatten)]
-    pub threat: ThreatArgs,
-    /// Output JSON (default: beside the checkpoint).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+}
+
+impl CriticArgs {
+    /// The critic's training and estimation settings, validated.
+    pub fn config(&self, seed: u64) -> anyhow::Result<CriticConfig> {
+        ensure_negatives(self.batch_size)?;
+        let config = CriticConfig {
+            bound: self.bound,
+            epochs: self.critic_epochs,
+            batch_size: self.batch_size as usize,
+            lr: self.critic_lr,
+            test_batches: self.test_batches,
+            seed,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The critic for images of `shape`.
+    pub fn spec(&self, shape: [i64; 3]) -> CriticSpec {
+        CriticSpec::image(self.critic, shape, self.critic_width as i64)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,7 +139,7 @@ fn prepare(
     device: Device,
     attacks: Attacks,
 ) -> anyhow::Result<(Prepared, crate::data::Dataset)> {
-    ensure_negatives(args.batch_size)?;
+    let critic = args.critic.config(global.seed)?;
     let model = args.source.load(device)?;
     let dataset = args.source.dataset(&model, args.dataset.clone())?;
     let layer = args
@@ -129,21 +158,17 @@ fn prepare(
     let data = global.load_source(&dataset, device)?;
     model.layer(&layer, &data)?;
     let config = RepresentationMiConfig {
-        critic: CriticConfig {
-            bound: args.bound,
-            epochs: args.critic_epochs,
-            batch_size: args.batch_size as usize,
-            lr: args.critic_lr,
-            test_batches: args.test_batches,
-            seed: global.seed,
-        },
-        critic_spec: CriticSpec::image(args.critic, data.image_shape(), args.critic_width as i64),
+        critic,
+        critic_spec: args.critic.spec(data.image_shape()),
         attack: attack.filter(|_| attacks == Attacks::WorstCase),
         attack_gradient: args.attack_gradient,
     };
-    config.critic.validate()?;
     let parts = split::train_validation(data.train.len(), 0.1, 0)?;
-    let train: Vec<i64> = parts.train.into_iter().take(args.train_limit).collect();
+    let train: Vec<i64> = parts
+        .train
+        .into_iter()
+        .take(args.critic.train_limit)
+        .collect();
     let test: Vec<i64> = (0..data.test.len()).collect();
     Ok((
         Prepared {

@@ -1,6 +1,7 @@
 //! The command-line interface: one file per subcommand.
 pub mod bench;
 pub mod common;
+pub mod compare;
 pub mod data;
 pub mod demo;
 pub mod estimate_mi;
@@ -47,6 +48,8 @@ pub enum Command {
     MixtureCheck(mixture_check::Args),
     /// The paper's grid for one dataset, with results, plots and an HTML report.
     Reproduce(reproduce::Args),
+    /// Several models on one dataset: accuracy, vulnerability, Fig. 1 and 2, an HTML report.
+    Compare(compare::Args),
     /// A quick end-to-end run that ends with a results table.
     Demo(demo::Args),
     /// Time training steps beside the PyTorch peer.
@@ -63,6 +66,7 @@ fn flag(setting: &str) -> String {
     match setting {
         "run_folder" => "--out".to_string(),
         "selection" => "--training".to_string(),
+        "models" => "MODEL".to_string(),
         s if s.chars().all(|c| c.is_ascii_lowercase() || c == '_') => {
             format!("--{}", s.replace('_', "-"))
         }
@@ -98,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vulnerability(args) => estimate_mi::run_vulnerability(args, &cli.global, device),
         Command::MixtureCheck(args) => mixture_check::run(args, &cli.global),
         Command::Reproduce(args) => reproduce::run(args, &cli.global, device),
+        Command::Compare(args) => compare::run(args, &cli.global, device),
         Command::Demo(args) => demo::run(args, &cli.global, device),
         Command::Bench(args) => bench::run(args, &cli.global),
         Command::BenchStep(args) => bench::run_step(args, device),

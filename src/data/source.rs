@@ -2,7 +2,7 @@
 //! folder ([`super::image_folder`]). One command-line value names either: a known name is the
 //! dataset, anything else a folder (`./mnist` for a folder that shares a dataset's name).
 use super::{DatasetName, ThreatSettings};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -74,6 +74,17 @@ impl Serialize for DataSource {
     }
 }
 
+/// A recorded folder is read back as a folder whether or not it still exists.
+impl<'de> Deserialize<'de> for DataSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.parse::<DatasetName>() {
+            Ok(name) => DataSource::Named(name),
+            Err(_) => DataSource::Folder(PathBuf::from(text)),
+        })
+    }
+}
+
 impl FromStr for DataSource {
     type Err = String;
 
@@ -120,6 +131,14 @@ mod tests {
             serde_json::to_string(&DataSource::Named(DatasetName::Cifar10)).unwrap(),
             "\"cifar10\""
         );
+        for source in [
+            DataSource::Folder(PathBuf::from("a/b")),
+            DataSource::Folder(PathBuf::from("gone")),
+            DataSource::Named(DatasetName::Mnist),
+        ] {
+            let json = serde_json::to_string(&source).unwrap();
+            assert_eq!(serde_json::from_str::<DataSource>(&json).unwrap(), source);
+        }
         assert_eq!(
             serde_json::to_string(&DataSource::Folder(PathBuf::from("a/b"))).unwrap(),
             "\"a/b\""

@@ -21,6 +21,16 @@ pub fn robust_accuracy_bound(worst_case_mi: f64, num_classes: usize) -> f64 {
     ((worst_case_mi.max(0.0) + LN_2) / (num_classes as f64).ln()).min(1.0)
 }
 
+/// The bound as a curve over worst-case MI from `from` to `to` nats (51 points), for plots.
+pub fn bound_curve(from: f64, to: f64, num_classes: usize) -> Vec<(f64, f64)> {
+    (0..=50)
+        .map(|i| {
+            let mi = from + (to - from) * i as f64 / 50.0;
+            (mi, robust_accuracy_bound(mi, num_classes))
+        })
+        .collect()
+}
+
 /// Theorem 3.2's quantities for one mixture, representation and threat.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct MixtureTheory {

@@ -1,4 +1,6 @@
-//! Output: progress bars, JSONL training logs, tables, plots.
+//! Output: progress bars, JSONL training logs, cached step results, tables, plots.
+pub mod cache;
+pub mod folder;
 pub mod jsonl;
 pub mod plot;
 pub mod progress;

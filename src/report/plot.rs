@@ -32,6 +32,15 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
+/// A chart as an HTML figure: inline SVG with `caption` below.
+pub fn figure(chart: &Chart, caption: &str) -> Result<String> {
+    Ok(format!(
+        "<figure>{}<figcaption>{}</figcaption></figure>\n",
+        svg(chart)?,
+        super::table::escape_html(caption)
+    ))
+}
+
 /// The plotting part of every chart; the legend panel widens the canvas to its right.
 const PLOT_SIZE: (u32, u32) = (720, 480);
 

@@ -54,6 +54,25 @@ pub fn html(header: &[&str], rows: &[Vec<String>]) -> String {
     out + "</table>\n"
 }
 
+/// A setting as its command-line value (`cpu`, `infonce`, `global-cosine`), as reports name it.
+pub fn flag_value(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// A self-contained HTML page around `body` (tables, inline SVG figures, settings).
+pub fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:3px 8px}}\
+         figure{{display:inline-block;margin:0.5em}}pre{{background:#f4f4f4;padding:1em}}</style>\n\
+         </head><body>\n{body}</body></html>\n",
+        escape_html(title)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! Each run folder holds the files of [`RunFiles`] (weights, state, log).
 use super::grid::{Cell, Representation};
+use crate::report::folder::ReportFolder;
 use crate::train::run::RunFiles;
 use std::path::{Path, PathBuf};
 
@@ -37,49 +38,31 @@ impl Measured {
     }
 }
 
-/// The root of one reproduction.
+/// The root of one reproduction: the files of a [`ReportFolder`] and one folder per trial.
 #[derive(Clone, Debug)]
 pub struct ReproductionFolder {
-    root: PathBuf,
+    top: ReportFolder,
+}
+
+/// A reproduction folder is a report folder whose results are [`super::Results`].
+impl std::ops::Deref for ReproductionFolder {
+    type Target = ReportFolder;
+
+    fn deref(&self) -> &ReportFolder {
+        &self.top
+    }
 }
 
 impl ReproductionFolder {
     pub fn new(root: &Path) -> Self {
         Self {
-            root: root.to_path_buf(),
+            top: ReportFolder::new(root),
         }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The settings the folder was started with (a rerun must match them).
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.json")
-    }
-
-    /// Everything measured, as one [`super::Results`].
-    pub fn results(&self) -> PathBuf {
-        self.root.join("results.json")
-    }
-
-    pub fn markdown(&self) -> PathBuf {
-        self.root.join("results.md")
-    }
-
-    pub fn report(&self) -> PathBuf {
-        self.root.join("report.html")
-    }
-
-    /// A plot's path without its extension (written as PNG and SVG).
-    pub fn plot(&self, name: &str) -> PathBuf {
-        self.root.join("plots").join(name)
     }
 
     pub fn trial(&self, trial: usize) -> TrialFolder {
         TrialFolder {
-            dir: self.root.join(format!("trial-{trial}")),
+            dir: self.root().join(format!("trial-{trial}")),
         }
     }
 }

@@ -24,11 +24,11 @@ use crate::mi::worst_case::{AttackGradient, CriticSpec, RepresentationMiConfig};
 use crate::mi::{Bound, CriticConfig};
 use crate::model::Model;
 use crate::nn::critic::CriticKind;
+use crate::report::cache::{cached, claim_folder, read_result};
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
 use folder::{Measured, ReproductionFolder, TrialFolder};
 use grid::{Cell, GridSettings, Representation, Scope};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -133,72 +133,6 @@ impl Results {
             wcmi_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
-}
-
-/// The result stored at `path`, if any.
-fn read_result<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::invalid(
-            "run_folder",
-            format!(
-                "{} is not a result of this version of wcmi ({e}); delete it to recompute",
-                path.display()
-            ),
-        )
-    })
-}
-
-/// Runs `step` unless `path` already holds its result; stores what it returns there.
-fn cached<T: Serialize + DeserializeOwned>(
-    path: &Path,
-    label: &str,
-    step: impl FnOnce() -> Result<T>,
-) -> Result<T> {
-    if let Some(value) = read_result(path)? {
-        eprintln!("{label}: done earlier ({})", path.display());
-        return Ok(value);
-    }
-    eprintln!("{label}: running");
-    let value = step()?;
-    write_json_atomic(path, &value)?;
-    Ok(value)
-}
-
-/// Checks that `folder` holds nothing or a reproduction with the same settings, and records them.
-fn claim_folder(folder: &ReproductionFolder, config: &ReproduceConfig) -> Result<()> {
-    let path = folder.config();
-    if path.is_file() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let saved: Option<ReproduceConfig> = serde_json::from_str(&text).ok();
-        if saved.as_ref() == Some(config) {
-            return Ok(());
-        }
-        if saved.as_ref().map(|s| s.identity()) != Some(config.identity()) {
-            let differences = match saved {
-                Some(saved) => {
-                    let json = |c: &ReproduceConfig| {
-                        serde_json::to_value(c.identity()).unwrap_or_default()
-                    };
-                    crate::train::run::differing_settings(&json(&saved), &json(config)).join(", ")
-                }
-                None => "its config.json is not a reproduction of this version".to_string(),
-            };
-            return Err(Error::invalid(
-                "run_folder",
-                format!(
-                    "{} holds a reproduction with other settings ({differences}); choose another folder",
-                    folder.root().display(),
-                ),
-            ));
-        }
-    }
-    write_json_atomic(&path, config)
 }
 
 struct Trial<'a> {
@@ -415,7 +349,13 @@ pub fn reproduce(
     config.validate()?;
     let _lock = crate::folder_lock::FolderLock::acquire(out, "reproduction folder")?;
     let folder = ReproductionFolder::new(out);
-    claim_folder(&folder, config)?;
+    claim_folder(
+        &folder.config(),
+        folder.root(),
+        config,
+        ReproduceConfig::identity,
+        "reproduction",
+    )?;
     let mut results = Results::new(config.clone());
     let attack = results.attack;
     for trial in 0..config.trials {

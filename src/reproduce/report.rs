@@ -10,7 +10,7 @@ use crate::atomic::write_atomic;
 use crate::attack::classifier::{SQUARE_QUERIES, STRONG_RESTARTS};
 use crate::error::Result;
 use crate::eval::vulnerability::VulnerabilityReport;
-use crate::mi::theory::robust_accuracy_bound;
+use crate::mi::theory::bound_curve;
 use crate::nn::HeadKind;
 use crate::report::plot::{self, Chart, Mark, Series};
 use crate::report::{jsonl, table};
@@ -351,11 +351,9 @@ fn bound_chart(results: &Results) -> Chart {
         .iter()
         .map(|r| r.report.worst_case.mean)
         .fold(0.0f64, f64::min);
-    let curve = (0..=50)
-        .map(|i| {
-            let mi = bottom + (top - bottom) * i as f64 / 50.0;
-            (mi, 100.0 * robust_accuracy_bound(mi, classes))
-        })
+    let curve = bound_curve(bottom, top, classes)
+        .into_iter()
+        .map(|(mi, accuracy)| (mi, 100.0 * accuracy))
         .collect();
     // The bound comes last so that each representation keeps its colour from Fig. 1.
     let mut series = points_by_representation(results, |worst, _, _, adv| (worst, 100.0 * adv));
@@ -455,13 +453,6 @@ fn curve_charts(results: &Results, folder: &ReproductionFolder) -> Result<Vec<(S
     Ok(charts)
 }
 
-/// A setting as its command-line value (`cpu`, `infonce`, `global-cosine`).
-fn flag_value(value: &impl clap::ValueEnum) -> String {
-    value
-        .to_possible_value()
-        .map_or_else(String::new, |v| v.get_name().to_string())
-}
-
 /// Each classifier's gradient-masking flags, as "trial T, CELL: flag" lines.
 fn masking_flags(results: &Results) -> Vec<String> {
     results
@@ -529,7 +520,7 @@ pub fn markdown(results: &Results) -> String {
          {} bound, {} critic, {} test batches; Theorem 3.4 bounds the robust accuracy of any classifier \
          on it.\n\n{}",
         c.dataset,
-        flag_value(&c.preset),
+        table::flag_value(&c.preset),
         c.trials,
         c.seed,
         crate::attack::classifier::ClassifierAttack {
@@ -543,8 +534,8 @@ pub fn markdown(results: &Results) -> String {
             .chain(masking_flags(results).iter().map(|f| format!("- {f}")))
             .collect::<Vec<_>>()
             .join("\n"),
-        flag_value(&c.mi_bound),
-        flag_value(&c.mi_critic),
+        table::flag_value(&c.mi_bound),
+        table::flag_value(&c.mi_critic),
         c.settings.mi_test_batches,
         table::markdown(&vheader, &vrows)
     )
@@ -567,11 +558,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
     let (vheader, vrows) = vulnerability_table(results);
     let mut plots = String::new();
     for (name, chart) in charts {
-        plots += &format!(
-            "<figure>{}<figcaption>{}</figcaption></figure>\n",
-            plot::svg(chart)?,
-            table::escape_html(name)
-        );
+        plots += &plot::figure(chart, name)?;
     }
     let timing_rows: Vec<Vec<String>> = results
         .cells
@@ -594,12 +581,8 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
         }))
         .collect();
     let settings = serde_json::to_string_pretty(&results.config).unwrap_or_default();
-    Ok(format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wcmi: {dataset}</title>\n\
-         <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:3px 8px}}\
-         figure{{display:inline-block;margin:0.5em}}pre{{background:#f4f4f4;padding:1em}}</style>\n\
-         </head><body>\n<h1>wcmi reproduction: {dataset}</h1>\n\
+    let body = format!(
+        "<h1>wcmi reproduction: {dataset}</h1>\n\
          <h2>Downstream accuracy (%)</h2>\n<p>Measured mean ± std over trials, the paper's value \
          in brackets; PGD is the paper's attack, {suites}.</p>\n{table}<p>{masking}</p>{flags}\
          <h2>Representation vulnerability</h2>\n{vtable}\
@@ -607,7 +590,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
          <h2>Settings and seeds</h2>\n<pre>{settings}</pre>\n\
          <h2>Timings</h2>\n<p>Seconds of training and evaluation per step; for vulnerability rows the \
          kept epoch is the worst-case critic's.</p>\n{timings}\
-         <p>wcmi {version}</p>\n</body></html>\n",
+         <p>wcmi {version}</p>\n",
         dataset = results.config.dataset,
         table = table::html(&header, &rows),
         suites = table::escape_html(&suites_caption(results)),
@@ -617,6 +600,10 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
         settings = table::escape_html(&settings),
         timings = table::html(&["step", "seed", "kept epoch", "seconds"], &timing_rows),
         version = results.wcmi_version,
+    );
+    Ok(table::html_page(
+        &format!("wcmi: {}", results.config.dataset),
+        &body,
     ))
 }
 
