@@ -61,6 +61,35 @@ fn wcmi(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The threat an image folder needs, and a critic small enough for a test.
+const THREAT: &[&str] = &["--eps", "0.1", "--steps", "2", "--step-size", "0.05"];
+const CRITIC: &[&str] = &[
+    "--critic-epochs",
+    "1",
+    "--batch-size",
+    "4",
+    "--test-batches",
+    "2",
+];
+
+/// Runs `command` on the fixture and the folder `root` with the flag groups given, one thread,
+/// writing to `out`.
+fn measure(command: &str, root: &str, flags: &[&[&str]], out: &Path) -> (bool, String, String) {
+    let model = fixture();
+    let mut args = vec![
+        command,
+        "--model",
+        &model,
+        "--dataset",
+        root,
+        "--threads",
+        "1",
+    ];
+    args.extend(flags.iter().flat_map(|group| group.iter().copied()));
+    args.extend(["--out", out.to_str().unwrap()]);
+    wcmi(&args)
+}
+
 fn fixture() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/pooled_mlp.pt")
@@ -180,41 +209,14 @@ fn the_cli_measures_a_torchscript_model_on_a_folder() {
         stdout.contains("10 classes (class-0, class-1") && stdout.contains("1×20×20"),
         "{stdout}"
     );
-    let model = fixture();
-    let (ok, _, stderr) = wcmi(&[
-        "evaluate",
-        "--model",
-        &model,
-        "--dataset",
-        root,
-        "--attack",
-        "pgd",
-    ]);
+    let out = dir.path().join("eval.json");
+    let (ok, _, stderr) = measure("evaluate", root, &[&["--attack", "pgd"]], &out);
     assert!(!ok);
     assert!(
         stderr.contains("--eps, --steps, --step-size") && stderr.contains("no default threat"),
         "{stderr}"
     );
-    let out = dir.path().join("eval.json");
-    let (ok, stdout, stderr) = wcmi(&[
-        "evaluate",
-        "--model",
-        &model,
-        "--dataset",
-        root,
-        "--attack",
-        "pgd",
-        "--eps",
-        "0.1",
-        "--steps",
-        "2",
-        "--step-size",
-        "0.05",
-        "--threads",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = measure("evaluate", root, &[&["--attack", "pgd"], THREAT], &out);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("20 images"), "{stdout}");
     let json: serde_json::Value =
@@ -222,60 +224,14 @@ fn the_cli_measures_a_torchscript_model_on_a_folder() {
     assert_eq!(json["dataset"], root);
     assert_eq!(json["examples"], 20);
     let out = dir.path().join("mi.json");
-    let (ok, _, stderr) = wcmi(&[
-        "estimate-mi",
-        "--model",
-        &model,
-        "--dataset",
-        root,
-        "--critic-epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--test-batches",
-        "2",
-        "--threads",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = measure("estimate-mi", root, &[CRITIC], &out);
     assert!(ok, "{stderr}");
     assert!(out.is_file());
     let out = dir.path().join("rv.json");
-    let (ok, stdout, stderr) = wcmi(&[
-        "vulnerability",
-        "--model",
-        &model,
-        "--dataset",
-        root,
-        "--critic-epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--test-batches",
-        "2",
-        "--eps",
-        "0.1",
-        "--steps",
-        "2",
-        "--step-size",
-        "0.05",
-        "--threads",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = measure("vulnerability", root, &[CRITIC, THREAT], &out);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("RV = I − I_wc"), "{stdout}");
-    let (ok, _, stderr) = wcmi(&[
-        "estimate-mi",
-        "--model",
-        &model,
-        "--dataset",
-        root,
-        "--eps",
-        "0.1",
-    ]);
+    let (ok, _, stderr) = measure("estimate-mi", root, &[&["--eps", "0.1"]], &out);
     assert!(!ok);
     assert!(
         stderr.contains("--eps") && stderr.contains("--worst-case"),
@@ -317,28 +273,9 @@ fn compare_measures_models_side_by_side_and_resumes() {
     let compare = |models: &[String]| {
         let mut args: Vec<&str> = vec!["compare"];
         args.extend(models.iter().map(String::as_str));
-        args.extend([
-            "--dataset",
-            root,
-            "--eps",
-            "0.1",
-            "--steps",
-            "2",
-            "--step-size",
-            "0.05",
-            "--limit",
-            "10",
-            "--critic-epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--test-batches",
-            "2",
-            "--threads",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        args.extend(["--dataset", root, "--limit", "10", "--threads", "1"]);
+        args.extend(THREAT.iter().chain(CRITIC));
+        args.extend(["--out", out.to_str().unwrap()]);
         wcmi(&args)
     };
     let (ok, stdout, stderr) = compare(&[format!("first={model}")]);
