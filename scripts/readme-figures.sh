@@ -14,6 +14,11 @@
 #                                                  (first 500 at the demo preset, else 1,000)
 #                                                  per seed
 #                                                  (default seeds 0 1 2), then both summaries
+#   scripts/readme-figures.sh compare              `wcmi compare` on MNIST: Baseline-H standard
+#                                                  and adversarial (also as TorchScript), DIM's
+#                                                  robust MLP head (cpu preset, seed 0) and the
+#                                                  random-start worst-case heads of seeds 1 and 2
+#                                                  (trained by `random-start cpu 1 2` if absent)
 #
 # Headline cells per seed (folder names as in `wcmi reproduce`): the worst-case and DIM
 # encoders; on the worst-case encoder MLP and linear heads trained standardly (last epoch),
@@ -170,6 +175,33 @@ random_start() {
   done
 }
 
+# compare_models: the models of the README's comparison, then the comparison.
+compare_models() {
+  seed=0
+  local m=$root/$preset/compare-models rs=$root/$preset/random-start-true
+  mkdir -p "$m"
+  for s in 1 2; do
+    [ -f "$rs/mnist-seed$s/worst-case-mlp-adversarial/strong.json" ] || random_start_seed "$s"
+  done
+  lanes "$wcmi train-supervised --dataset mnist --preset $preset --seed 0 --threads $threads \
+           --out $m/baseline-h --resume
+         encoder $m dim; head $m dim-mlp-adversarial $m/encoder-dim/model.safetensors mlp adversarial" \
+    "$wcmi train-supervised --dataset mnist --adversarial --preset $preset --seed 0 \
+       --threads $threads --out $m/baseline-h-adversarial --resume"
+  local b
+  for b in baseline-h baseline-h-adversarial; do
+    [ -f "$m/$b/model.pt" ] ||
+      PYTHONPATH=.bench-peer python3 scripts/export_torchscript.py "$m/$b/model.safetensors" "$m/$b/model.pt"
+  done
+  "$wcmi" compare std="$m/baseline-h/model.safetensors" std-torchscript="$m/baseline-h/model.pt" \
+    wc-seed2="$rs/mnist-seed2/worst-case-mlp-adversarial/model.safetensors" \
+    wc-seed1="$rs/mnist-seed1/worst-case-mlp-adversarial/model.safetensors" \
+    dim="$m/dim-mlp-adversarial/model.safetensors" \
+    adv="$m/baseline-h-adversarial/model.safetensors" \
+    adv-torchscript="$m/baseline-h-adversarial/model.pt" \
+    --dataset mnist --threads "$threads" --out "$root/$preset/compare-mnist"
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -190,5 +222,12 @@ case "$command" in
     mkdir -p "$root/$preset"
     random_start "$@"
     ;;
-  *) sed -n '2,30p' "$0" >&2; exit 2 ;;
+  compare)
+    preset=cpu
+    lanes=$jobs
+    [ "$lanes" -le 2 ] || lanes=2
+    build
+    compare_models
+    ;;
+  *) sed -n '2,35p' "$0" >&2; exit 2 ;;
 esac
