@@ -322,6 +322,16 @@ fn compare_measures_models_side_by_side_and_resumes() {
         stderr.contains("MODEL: two models are labelled 'x'"),
         "{stderr}"
     );
+    let other = dir.path().join("other");
+    let mut args = vec!["compare", &model, "--layer", "nope", "--dataset", root];
+    args.extend(THREAT.iter().chain(CRITIC));
+    args.extend(["--out", other.to_str().unwrap()]);
+    let (ok, _, stderr) = wcmi(&args);
+    assert!(!ok);
+    assert!(
+        stderr.contains("pooled_mlp.pt") && stderr.contains("method `nope`"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = wcmi(&["compare", &model]);
     assert!(!ok);
     assert!(

@@ -193,23 +193,25 @@ pub fn compare(
     )?;
     let mut models = Vec::new();
     for compared in &config.models {
-        let model = compared.load(device)?;
         let files = folder.model(&compared.label);
-        let evaluation = cached(
-            &files.evaluation(),
-            &format!("{}: evaluation", compared.label),
-            || evaluate_model(&model, data, config),
-        )?;
-        let vulnerability = cached(
-            &files.vulnerability(),
-            &format!("{}: vulnerability", compared.label),
-            || measure_vulnerability(&model, data, config, device),
-        )?;
-        models.push(ModelResult {
-            model: compared.clone(),
-            evaluation,
-            vulnerability,
+        let measured = compared.load(device).and_then(|model| {
+            let evaluation = cached(
+                &files.evaluation(),
+                &format!("{}: evaluation", compared.label),
+                || evaluate_model(&model, data, config),
+            )?;
+            let vulnerability = cached(
+                &files.vulnerability(),
+                &format!("{}: vulnerability", compared.label),
+                || measure_vulnerability(&model, data, config, device),
+            )?;
+            Ok(ModelResult {
+                model: compared.clone(),
+                evaluation,
+                vulnerability,
+            })
         });
+        models.push(measured.map_err(|e| in_model(e, compared))?);
     }
     let comparison = Comparison {
         config: config.clone(),
@@ -219,6 +221,18 @@ pub fn compare(
     write_json_atomic(&folder.results(), &comparison)?;
     report::write(&comparison, &folder)?;
     Ok(comparison)
+}
+
+/// An error measuring `compared`, naming its file unless it does already (a file that does not
+/// load names itself).
+fn in_model(error: Error, compared: &ComparedModel) -> Error {
+    match error {
+        Error::Model { .. } | Error::Checkpoint { .. } => error,
+        other => Error::model(
+            &compared.file,
+            format!("{} (labelled '{}')", other, compared.label),
+        ),
+    }
 }
 
 /// The first `config.limit` test images: natural, PGD, the suite's cascade, the masking flags.
