@@ -48,7 +48,7 @@ impl DatasetName {
     }
 
     pub fn num_classes(self) -> i64 {
-        10
+        self.classes().len() as i64
     }
 
     /// The class names, in label order.
