@@ -48,8 +48,9 @@ pub struct CriticArgs {
     /// The MI bound the critic maximises and reports (the paper: dv).
     #[arg(long, value_enum, default_value = "infonce")]
     pub bound: Bound,
-    /// `global` (sees the whole image; much tighter for class-like layers) or `local` (the
-    /// paper's patch critic).
+    /// `global` (sees the whole image; much tighter for class-like layers), `global-cosine`
+    /// (cosine scores over a temperature: bounded, so InfoNCE does not saturate at ln N on
+    /// label-free encoders) or `local` (the paper's patch critic).
     #[arg(long, value_enum, default_value = "global")]
     pub critic: CriticKind,
     /// Critic width H (the paper: 2048; smaller is faster).
@@ -190,6 +191,13 @@ fn out_path(args: &MiArgs, layer: &str, what: &str) -> PathBuf {
     })
 }
 
+/// Prints an estimate's saturation flag with the flags that avoid it.
+fn flag_saturation(estimate: &crate::mi::MiEstimate) {
+    if let Some(why) = estimate.saturation() {
+        println!("FLAG: {why} (--critic global-cosine, --batch-size)");
+    }
+}
+
 fn mi_row(name: &str, estimate: &crate::mi::MiEstimate) -> Vec<String> {
     vec![
         name.to_string(),
@@ -226,6 +234,7 @@ pub fn run_estimate(args: EstimateArgs, global: &GlobalArgs, device: Device) -> 
         "{}",
         table::markdown(&["estimate", "mean", "95 % CI"], &[mi_row(what, &estimate)])
     );
+    flag_saturation(&estimate);
     let out = out_path(
         &args.mi,
         &p.layer,
@@ -305,6 +314,7 @@ pub fn run_vulnerability(
         "{}",
         table::markdown(&["quantity", "value", "95 % CI"], &rows)
     );
+    flag_saturation(&report.normal);
     if report.black_box_won {
         println!(
             "FLAG: the black-box search found a lower Î than PGD: PGD's gradient misled it; RV \

@@ -88,19 +88,26 @@ fn caption(comparison: &Comparison) -> String {
     )
 }
 
-/// Each model's masking flags, as "label: flag".
+/// Each model's flags, as "label: flag": the suite's gradient-masking flags, and a normal MI
+/// estimate saturated at its bound's cap (its RV and bound cannot be read).
 fn flags(comparison: &Comparison) -> Vec<String> {
     comparison
         .models
         .iter()
         .flat_map(|m| {
+            let saturation = m.vulnerability.report.normal.saturation();
             m.evaluation
                 .masking_flags
                 .iter()
+                .cloned()
+                .chain(saturation)
                 .map(move |f| format!("{}: {f}", m.model.label))
         })
         .collect()
 }
+
+const NO_FLAG: &str = "Checks (gradient masking, saturated MI estimates): no flag raised.";
+const FLAGS: &str = "Flags (gradient masking, saturated MI estimates):";
 
 pub fn markdown(comparison: &Comparison) -> String {
     let (header, rows) = table(comparison);
@@ -109,9 +116,9 @@ pub fn markdown(comparison: &Comparison) -> String {
     out += &format!("\n{}\n", caption(comparison));
     let flags = flags(comparison);
     if flags.is_empty() {
-        out += "\nGradient-masking checks: no flag raised.\n";
+        out += &format!("\n{NO_FLAG}\n");
     } else {
-        out += "\nGradient-masking flags:\n";
+        out += &format!("\n{FLAGS}\n");
         for flag in flags {
             out += &format!("- {flag}\n");
         }
@@ -226,13 +233,13 @@ fn html(comparison: &Comparison, charts: &[(&str, Chart)]) -> Result<String> {
         .collect();
     let flags = flags(comparison);
     let flags = if flags.is_empty() {
-        "<p>Gradient-masking checks: no flag raised.</p>\n".to_string()
+        format!("<p>{NO_FLAG}</p>\n")
     } else {
         let items: String = flags
             .iter()
             .map(|f| format!("<li>{}</li>", table::escape_html(f)))
             .collect();
-        format!("<p>Gradient-masking flags:</p><ul>{items}</ul>\n")
+        format!("<p>{FLAGS}</p><ul>{items}</ul>\n")
     };
     let mut plots = String::new();
     for (name, chart) in charts {

@@ -58,6 +58,33 @@ pub struct MiEstimate {
     pub chosen_epoch: usize,
 }
 
+/// How close to InfoNCE's cap ln N an estimate may come before it is flagged as saturated.
+pub const SATURATION_MARGIN: f64 = 0.1;
+
+impl MiEstimate {
+    /// The most the bound can certify per batch: ln N for InfoNCE; DV and JSD have no cap.
+    pub fn cap(&self) -> Option<f64> {
+        (self.bound == Bound::Infonce).then(|| (self.batch_size as f64).ln())
+    }
+
+    /// Why the estimate cannot be read as an MI, when it sits within `SATURATION_MARGIN` of its
+    /// cap: the critic's softmax over the batch is then nearly one-hot, so the estimate says
+    /// only that the positive pair is found, its gradient vanishes, and a worst case searched
+    /// through it barely moves (README, "The encoder objective's critic").
+    pub fn saturation(&self) -> Option<String> {
+        let cap = self.cap()?;
+        (self.mean > cap - SATURATION_MARGIN).then(|| {
+            format!(
+                "Î = {:.3} nats is within {SATURATION_MARGIN} of InfoNCE's cap ln {} = {cap:.3}: \
+                 the critic is saturated: the MI may be far above it, a worst case found \
+                 through the critic understates the vulnerability, and the bound is near \
+                 vacuous; a bounded critic (global-cosine) or a larger batch avoids it",
+                self.mean, self.batch_size
+            )
+        })
+    }
+}
+
 /// Mean and 95 % half-width of per-batch values.
 pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
     let k = values.len() as f64;
@@ -183,6 +210,28 @@ mod tests {
         assert_eq!(mean, 2.5);
         // sd = √(5/3), se = sd / 2.
         assert!((ci - 1.96 * (5.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-12);
+    }
+
+    fn estimate(bound: Bound, mean: f64) -> MiEstimate {
+        MiEstimate {
+            bound,
+            batch_size: 128,
+            mean,
+            ci95: 0.01,
+            per_batch: vec![mean; 2],
+            training_curve: vec![mean],
+            chosen_epoch: 1,
+        }
+    }
+
+    #[test]
+    fn flags_infonce_estimates_at_their_cap_only() {
+        let cap = 128f64.ln();
+        let flag = estimate(Bound::Infonce, cap - 0.05).saturation().unwrap();
+        assert!(flag.contains("ln 128 = 4.852"), "{flag}");
+        assert!(estimate(Bound::Infonce, cap - 0.2).saturation().is_none());
+        assert!(estimate(Bound::Dv, cap).saturation().is_none());
+        assert!(estimate(Bound::Jsd, cap).saturation().is_none());
     }
 
     #[test]
