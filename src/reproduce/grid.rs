@@ -75,6 +75,18 @@ impl Scope {
         *self == Self::Grid
     }
 
+    /// The cell whose training run gives `cell`'s, when the scope trains both and they differ
+    /// only in the epoch they keep: a label-free standard head is the last epoch of its E.S.
+    /// twin's run (issue 16). Not in the headline scope, whose standard head has no twin to
+    /// share with and would pay the twin's validation attack alone.
+    pub fn trained_with(self, cell: &Cell) -> Option<Cell> {
+        let twin = Cell {
+            training: Training::EarlyStop,
+            ..*cell
+        };
+        (cell.training == Training::Standard && self.cells().contains(&twin)).then_some(twin)
+    }
+
     /// The classifiers the scope trains, the headline's first.
     pub fn cells(self) -> Vec<Cell> {
         let headline = headline_cells();
@@ -213,6 +225,27 @@ mod tests {
         assert_eq!(names.len(), 16);
         assert!(names.contains("worst-case-mlp-adversarial"));
         assert!(!names.contains("supervised-mlp-standard-es"));
+    }
+
+    #[test]
+    fn the_grid_trains_each_label_free_standard_head_with_its_e_s_twin() {
+        let mut shared: Vec<(String, String)> = Scope::Grid
+            .cells()
+            .iter()
+            .filter_map(|c| Some((c.name(), Scope::Grid.trained_with(c)?.name())))
+            .collect();
+        let mut expected: Vec<(String, String)> = ["dim", "worst-case"]
+            .iter()
+            .flat_map(|r| ["mlp", "linear"].map(|h| format!("{r}-{h}-standard")))
+            .map(|name| (name.clone(), format!("{name}-es")))
+            .collect();
+        shared.sort();
+        expected.sort();
+        assert_eq!(shared, expected);
+        let headline = Scope::Headline.cells();
+        assert!(headline
+            .iter()
+            .all(|c| Scope::Headline.trained_with(c).is_none()));
     }
 
     #[test]

@@ -169,7 +169,15 @@ impl Trial<'_> {
         cached(&self.folder.cell_result(cell), &label, || {
             let started = Instant::now();
             let config = cell.config(&self.grid, encoder.map(Path::to_path_buf));
-            let outcome = classifier::train(self.data, &config, &dir, true, self.device)?;
+            let outcome = match self.config.scope.trained_with(cell) {
+                Some(twin) => {
+                    let trained = twin.config(&self.grid, encoder.map(Path::to_path_buf));
+                    let twin_dir = self.folder.cell(&twin);
+                    classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
+                    classifier::keep_last_of(&config, &trained, &twin_dir, &dir)?
+                }
+                None => classifier::train(self.data, &config, &dir, true, self.device)?,
+            };
             let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
             let model = loaded.network.classifier()?;
             let pgd = ClassifierAttack {

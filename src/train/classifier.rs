@@ -2,7 +2,7 @@
 //! head on a frozen encoder; on clean inputs or on PGD examples (Madry et al.). Each epoch ends
 //! with validation accuracy (and, with a validation attack, accuracy under it); the kept
 //! checkpoint is the last epoch or the best one by the chosen score. Resumable per epoch.
-use super::run::{EpochEnd, Run, RunSettings, Timing, Trainer};
+use super::run::{keep_last_epoch, EpochEnd, Run, RunSettings, Timing, Trainer};
 use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::AttackConfig;
 use crate::checkpoint::{self, CheckpointInfo};
@@ -368,6 +368,41 @@ pub fn train(
         best_score: run.progress.best_score,
         epochs_run,
         checkpoint: run.files.best,
+    })
+}
+
+/// The run of `config`, which keeps its last epoch, taken from the finished run of `trained` in
+/// `trained_dir` instead of trained again: the two train alike and differ only in which epoch
+/// they keep and what they validate (validation changes no weight), so the standard head is
+/// the E.S. head's last epoch (issue 16).
+pub fn keep_last_of(
+    config: &ClassifierConfig,
+    trained: &ClassifierConfig,
+    trained_dir: &Path,
+    out_dir: &Path,
+) -> Result<Outcome> {
+    let alike = |c: &ClassifierConfig| ClassifierConfig {
+        validation_attack: None,
+        selection: Selection::Last,
+        ..c.clone()
+    };
+    if config.selection != Selection::Last || alike(trained) != *config {
+        return Err(Error::invalid(
+            "selection",
+            format!(
+                "the run in {} trains differently or the wanted run does not keep its last \
+                 epoch; train it instead",
+                trained_dir.display()
+            ),
+        ));
+    }
+    let epochs = config.run.epochs;
+    let checkpoint = keep_last_epoch(trained_dir, epochs, out_dir, config)?;
+    Ok(Outcome {
+        best_epoch: epochs,
+        best_score: f64::NAN,
+        epochs_run: 0,
+        checkpoint,
     })
 }
 

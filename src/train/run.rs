@@ -294,6 +294,55 @@ fn finish_epoch(
     Ok(progress)
 }
 
+/// Saves the last epoch of the finished run in `from` as the kept checkpoint of another run in
+/// `to` with configuration `config` (model, dataset and seed are the run's), with its log:
+/// two runs whose training is the same and that differ only in which epoch they keep need one
+/// training (issue 16: the standard and the E.S. heads). Returns the kept checkpoint's path.
+pub fn keep_last_epoch(
+    from: &Path,
+    epochs: usize,
+    to: &Path,
+    config: &impl Serialize,
+) -> Result<PathBuf> {
+    let (source, target) = (RunFiles::new(from), RunFiles::new(to));
+    let (saved, tensors) = checkpoint::read(&source.resume)?;
+    if saved.epoch != epochs {
+        return Err(Error::checkpoint(
+            &source.resume,
+            format!(
+                "has finished {} of the {epochs} epochs whose last is wanted",
+                saved.epoch
+            ),
+        ));
+    }
+    let weights: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .filter_map(|(name, t)| Some((name.strip_prefix(MODEL_PREFIX)?.to_string(), t)))
+        .collect();
+    let log = std::fs::read(&source.log)
+        .map_err(|e| Error::io(format!("cannot read {}", source.log.display()), e))?;
+    let last: Option<serde_json::Value> = jsonl::read(&source.log)?.pop();
+    let info = CheckpointInfo {
+        config: serde_json::to_value(config)
+            .map_err(|e| Error::invalid("config", e.to_string()))?,
+        metrics: last.unwrap_or(serde_json::Value::Null),
+        ..saved
+    };
+    let _lock = FolderLock::acquire(to, "run folder")?;
+    match std::fs::remove_file(&target.resume) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io(
+                format!("cannot remove {}", target.resume.display()),
+                e,
+            ))
+        }
+        _ => {}
+    }
+    crate::atomic::write_atomic(&target.log, &log)?;
+    checkpoint::save(&target.best, &weights, &info)?;
+    Ok(target.best)
+}
+
 /// A run in progress: its files, the description each of its checkpoints carries, and where
 /// it stands.
 pub struct Run {
