@@ -5,6 +5,7 @@ use crate::checkpoint::{self, LoadedModel};
 use crate::data::image_folder::shape_text;
 use crate::data::{Dataset, DatasetName};
 use crate::error::{Error, Result};
+use crate::nn::folded::FoldedClassifier;
 use crate::nn::script::{self, ScriptModel};
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
@@ -14,6 +15,8 @@ pub enum Model {
     Native {
         loaded: Box<LoadedModel>,
         path: PathBuf,
+        /// Its classifier with batch norms folded, for evaluation (none without a head).
+        folded: Option<FoldedClassifier>,
     },
     Script(ScriptModel),
 }
@@ -34,8 +37,10 @@ impl Layer<'_> {
 impl Model {
     /// A wcmi checkpoint (`model.safetensors` of a training run).
     pub fn checkpoint(path: &Path, device: Device) -> Result<Self> {
+        let loaded = checkpoint::load_model(path, device)?;
         Ok(Model::Native {
-            loaded: Box::new(checkpoint::load_model(path, device)?),
+            folded: loaded.network.folded_classifier().ok(),
+            loaded: Box::new(loaded),
             path: path.to_path_buf(),
         })
     }
@@ -85,7 +90,7 @@ impl Model {
 
     /// Checks that the model takes `data`'s images.
     fn check_images(&self, data: &Dataset) -> Result<()> {
-        if let Model::Native { loaded, path } = self {
+        if let Model::Native { loaded, path, .. } = self {
             let expected = loaded.info.model.image_shape();
             if expected != data.image_shape() {
                 return Err(Error::checkpoint(
@@ -107,7 +112,11 @@ impl Model {
     pub fn classifier(&self, data: &Dataset) -> Result<&dyn ModuleT> {
         self.check_images(data)?;
         match self {
-            Model::Native { loaded, path } => {
+            Model::Native {
+                loaded,
+                path,
+                folded,
+            } => {
                 let classes = loaded
                     .network
                     .layer_width("logits")
@@ -122,7 +131,10 @@ impl Model {
                         ),
                     ));
                 }
-                loaded.network.classifier()
+                match folded {
+                    Some(folded) => Ok(folded),
+                    None => Ok(loaded.network.classifier()?),
+                }
             }
             Model::Script(model) => {
                 model.check_classifier(data.image_shape(), data.num_classes())?;

@@ -165,9 +165,14 @@ fn step_fn(
                 .then(|| traced(vs, &network, &x))
                 .transpose()?;
             Box::new(move || {
+                // An evaluation folds its model's batch norms once per model, here once a step.
+                let folded;
                 let model: &dyn ModuleT = match &script {
                     Some(script) => script,
-                    None => network.classifier()?,
+                    None => {
+                        folded = network.folded_classifier()?;
+                        &folded
+                    }
                 };
                 attack.perturb(model, &x, &y).map(|_| ())
             })

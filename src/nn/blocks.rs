@@ -7,14 +7,19 @@ use tch::Tensor;
 /// Halves the spatial size (rounding down).
 #[derive(Debug)]
 pub struct ConvBlock {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    pub(super) conv: nn::Conv2D,
+    pub(super) bn: nn::BatchNorm,
 }
 
 impl ConvBlock {
+    pub const KERNEL: i64 = 4;
+    pub const STRIDE: i64 = 2;
+    pub const PADDING: i64 = 1;
+
     pub fn new(vs: &nn::Path, in_channels: i64, out_channels: i64) -> Self {
+        let (k, s, p) = (Self::KERNEL, Self::STRIDE, Self::PADDING);
         Self {
-            conv: init::conv2d(vs / "conv", in_channels, out_channels, 4, 2, 1, false),
+            conv: init::conv2d(vs / "conv", in_channels, out_channels, k, s, p, false),
             bn: init::batch_norm2d(vs / "bn", out_channels),
         }
     }

@@ -11,17 +11,17 @@ const HIDDEN: i64 = 1024;
 
 #[derive(Debug)]
 pub struct Encoder {
-    conv1: ConvBlock,
-    conv2: ConvBlock,
-    conv3: ConvBlock,
-    fc1: nn::Linear,
-    fc1_bn: nn::BatchNorm,
-    fc2: nn::Linear,
+    pub(super) conv1: ConvBlock,
+    pub(super) conv2: ConvBlock,
+    pub(super) conv3: ConvBlock,
+    pub(super) fc1: nn::Linear,
+    pub(super) fc1_bn: nn::BatchNorm,
+    pub(super) fc2: nn::Linear,
 }
 
 /// Spatial size after one k4s2p1 block.
 pub fn conv_block_output(size: i64) -> i64 {
-    (size + 2 - 4) / 2 + 1
+    (size + 2 * ConvBlock::PADDING - ConvBlock::KERNEL) / ConvBlock::STRIDE + 1
 }
 
 impl Encoder {

@@ -50,8 +50,12 @@ pub fn conv2d(
     nn::conv2d(vs, in_channels, out_channels, kernel, config)
 }
 
+/// Batch norm's ε (PyTorch's default), which folding a batch norm into its layer needs.
+pub const BN_EPS: f64 = 1e-5;
+
 fn batch_norm_config() -> nn::BatchNormConfig {
     nn::BatchNormConfig {
+        eps: BN_EPS,
         ws_init: Init::Const(1.0),
         bs_init: Init::Const(0.0),
         ..Default::default()

@@ -179,7 +179,8 @@ impl Trial<'_> {
                 None => classifier::train(self.data, &config, &dir, true, self.device)?,
             };
             let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
-            let model = loaded.network.classifier()?;
+            let folded = loaded.network.folded_classifier()?;
+            let model = &folded;
             let pgd = ClassifierAttack {
                 method: Method::Pgd,
                 config: self.grid.attack,

@@ -10,6 +10,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::accuracy::correct;
 use crate::eval::robustness;
+use crate::nn::classifier::EncoderClassifier;
+use crate::nn::folded::FoldedClassifier;
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec};
 use crate::seed::{self, Stream};
@@ -162,17 +164,18 @@ pub struct Outcome {
 }
 
 /// One optimisation step of a classifier on the cross-entropy of `(x, y)`, on PGD examples
-/// when `attack` is given (Madry et al.; the attack runs the model in evaluation mode).
+/// when `attack` is given (Madry et al.; the attack runs the model in evaluation mode, its
+/// batch norms folded into the current weights).
 /// Returns the loss and the detached logits; a non-finite loss is an error and no update.
 pub fn classifier_step(
-    model: &dyn ModuleT,
+    model: &EncoderClassifier,
     adam: &mut Adam,
     x: &Tensor,
     y: &Tensor,
     attack: Option<&ClassifierAttack>,
 ) -> Result<(f64, Tensor)> {
     let x = match attack {
-        Some(attack) => attack.perturb(model, x, y)?,
+        Some(attack) => attack.perturb(&FoldedClassifier::new(model), x, y)?,
         None => x.shallow_clone(),
     };
     let logits = model.forward_t(&x, true);
@@ -234,7 +237,7 @@ fn build(
 /// The classifier's side of the epoch driver: its step on clean or PGD inputs, the epoch's
 /// loss and accuracy, and validation accuracy (under the validation attack, when there is one).
 struct ClassifierTrainer<'a> {
-    model: &'a dyn ModuleT,
+    model: &'a EncoderClassifier,
     attack: Option<ClassifierAttack>,
     validation_attacks: Vec<ClassifierAttack>,
     data: &'a Dataset,
@@ -272,7 +275,7 @@ impl Trainer for ClassifierTrainer<'_> {
             (train_accuracy, None)
         } else {
             let report = robustness::evaluate(
-                self.model,
+                &FoldedClassifier::new(self.model),
                 &self.data.train,
                 Some(self.validation),
                 512,

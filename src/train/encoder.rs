@@ -13,6 +13,7 @@ use crate::mi::critic_training::mean_ci95;
 use crate::mi::worst_case::{worst_case_inputs, AttackGradient};
 use crate::mi::Bound;
 use crate::nn::critic::{CriticKind, SeparableCritic};
+use crate::nn::folded::FoldedEncoder;
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{Encoder, ModelSpec, Network};
 use crate::seed::{self, Stream};
@@ -118,13 +119,14 @@ pub struct EncoderOutcome {
 /// Normal and worst-case Î on validation batches, with the networks in evaluation mode:
 /// (normal, worst case, 95 % half-width of the worst case), each `None` when not computable.
 fn validation_mi(
-    network_encoder: &dyn ModuleT,
+    encoder: &Encoder,
     critic: &dyn SeparableCritic,
     data: &Dataset,
     batches: &[Tensor],
     config: &EncoderConfig,
 ) -> Result<(Option<f64>, Option<f64>, Option<f64>)> {
-    let representation = |x: &Tensor| network_encoder.forward_t(x, false);
+    let folded = FoldedEncoder::new(encoder);
+    let representation = |x: &Tensor| folded.forward(x);
     let mi = |x: &Tensor| {
         tch::no_grad(|| estimate(config.bound, &critic.scores(x, &representation(x), false)))
             .double_value(&[])
@@ -167,7 +169,8 @@ pub fn encoder_step(
     let x = match config.objective {
         EncoderObjective::Dim => x.shallow_clone(),
         EncoderObjective::WorstCase => {
-            let representation = |x: &Tensor| encoder.forward_t(x, false);
+            let folded = FoldedEncoder::new(encoder);
+            let representation = |x: &Tensor| folded.forward(x);
             worst_case_inputs(
                 critic,
                 &representation,

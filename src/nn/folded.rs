@@ -1,0 +1,243 @@
+//! Evaluation-mode classifiers with every batch norm folded into the layer before it (issue 16).
+//!
+//! In evaluation mode batch norm is the fixed affine map h ↦ s·(h − μ) + β with
+//! s = γ / √(σ² + ε), so the layer before it with weights W·s and bias (b − μ)·s + β computes
+//! the same function with one elementwise pass fewer per layer, forward and backward. Attacks
+//! make hundreds of evaluation-mode passes with fixed weights, so they fold once. Convolutions
+//! take their input and weights in channels-last layout, which oneDNN runs faster for these
+//! small kernels on CPU. The folded weights are detached: attacks differentiate with respect
+//! to the input only.
+use super::blocks::ConvBlock;
+use super::classifier::EncoderClassifier;
+use super::encoder::Encoder;
+use super::heads::Head;
+use super::init::BN_EPS;
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// A layer's weights (output dimension first) and bias with its batch norm folded in.
+#[derive(Debug)]
+struct Affine {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Affine {
+    fn new(weight: &Tensor, bias: Option<&Tensor>) -> Self {
+        tch::no_grad(|| Self {
+            weight: weight.detach().copy(),
+            bias: bias.map_or_else(
+                || Tensor::zeros([weight.size()[0]], (weight.kind(), weight.device())),
+                |b| b.detach().copy(),
+            ),
+        })
+    }
+
+    /// `weight` and `bias` followed by `bn` in evaluation mode.
+    fn folded(weight: &Tensor, bias: Option<&Tensor>, bn: &nn::BatchNorm) -> Self {
+        tch::no_grad(|| {
+            let mut scale = (&bn.running_var + BN_EPS).rsqrt();
+            if let Some(gamma) = &bn.ws {
+                scale *= gamma;
+            }
+            let mut shape = vec![1i64; weight.dim()];
+            shape[0] = -1;
+            let bias = bias.map_or_else(|| -&bn.running_mean, |b| b - &bn.running_mean) * &scale;
+            Self {
+                weight: weight * scale.view(shape.as_slice()),
+                bias: match &bn.bs {
+                    Some(beta) => bias + beta,
+                    None => bias,
+                },
+            }
+        })
+    }
+
+    fn linear(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+/// Tensor `[N, C, H, W]` in channels-last layout (the same values and shape, NHWC strides).
+fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// A k4s2p1 block: the convolution with its batch norm folded in, then ReLU.
+#[derive(Debug)]
+struct FoldedConv(Affine);
+
+impl FoldedConv {
+    fn new(block: &ConvBlock) -> Self {
+        let (conv, bn) = (&block.conv, &block.bn);
+        let Affine { weight, bias } = Affine::folded(&conv.ws, conv.bs.as_ref(), bn);
+        Self(Affine {
+            weight: channels_last(&weight),
+            bias,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (stride, padding) = (ConvBlock::STRIDE, ConvBlock::PADDING);
+        x.conv2d(
+            &self.0.weight,
+            Some(&self.0.bias),
+            [stride; 2],
+            [padding; 2],
+            [1; 2],
+            1,
+        )
+        .relu()
+    }
+}
+
+/// The basic encoder in evaluation mode, folded: what the worst-case objective's PGD
+/// differentiates.
+#[derive(Debug)]
+pub struct FoldedEncoder {
+    convs: [FoldedConv; 3],
+    fc1: Affine,
+    fc2: Affine,
+}
+
+impl FoldedEncoder {
+    /// The encoder's current weights, folded (fold again after they change).
+    pub fn new(e: &Encoder) -> Self {
+        Self {
+            convs: [&e.conv1, &e.conv2, &e.conv3].map(FoldedConv::new),
+            fc1: Affine::folded(&e.fc1.ws, e.fc1.bs.as_ref(), &e.fc1_bn),
+            fc2: Affine::new(&e.fc2.ws, e.fc2.bs.as_ref()),
+        }
+    }
+
+    /// `[N, C, H, W]` → `[N, 64]`, as the encoder's `forward_t(x, false)`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self
+            .convs
+            .iter()
+            .fold(channels_last(x), |h, conv| conv.forward(&h));
+        self.fc2.linear(&self.fc1.linear(&h.flatten(1, -1)).relu())
+    }
+}
+
+/// A head, folded: the MLP's batch norm goes into its first layer (its dropout is the
+/// identity in evaluation mode).
+#[derive(Debug)]
+enum FoldedHead {
+    Linear(Affine),
+    Mlp(Affine, Affine),
+}
+
+impl FoldedHead {
+    fn new(head: &Head) -> Self {
+        match head {
+            Head::Linear { fc } => FoldedHead::Linear(Affine::new(&fc.ws, fc.bs.as_ref())),
+            Head::Mlp { fc1, bn, fc2 } => FoldedHead::Mlp(
+                Affine::folded(&fc1.ws, fc1.bs.as_ref(), bn),
+                Affine::new(&fc2.ws, fc2.bs.as_ref()),
+            ),
+        }
+    }
+
+    fn forward(&self, z: &Tensor) -> Tensor {
+        match self {
+            FoldedHead::Linear(fc) => fc.linear(z),
+            FoldedHead::Mlp(fc1, fc2) => fc2.linear(&fc1.linear(z).relu()),
+        }
+    }
+}
+
+/// An encoder with a head in evaluation mode, batch norms folded: what attacks differentiate.
+/// It computes the classifier's evaluation-mode logits only, so training through it is refused.
+#[derive(Debug)]
+pub struct FoldedClassifier {
+    encoder: FoldedEncoder,
+    head: FoldedHead,
+}
+
+impl FoldedClassifier {
+    /// The classifier's current weights, folded (fold again after they change).
+    pub fn new(classifier: &EncoderClassifier) -> Self {
+        Self {
+            encoder: FoldedEncoder::new(&classifier.encoder),
+            head: FoldedHead::new(&classifier.head),
+        }
+    }
+}
+
+impl ModuleT for FoldedClassifier {
+    /// Pixels `[N, C, H, W]` → logits, as the classifier's `forward_t(x, false)`.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        assert!(
+            !train,
+            "a folded classifier computes evaluation-mode logits only; train the classifier"
+        );
+        self.head.forward(&self.encoder.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::heads::HeadKind;
+    use tch::{Device, Kind};
+
+    /// A classifier whose batch norms have non-trivial statistics and affine parameters.
+    fn classifier(vs: &nn::VarStore, head: HeadKind) -> EncoderClassifier {
+        let model = EncoderClassifier::new(&vs.root(), [1, 28, 28], head, 10, false);
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.contains("bn") {
+                    let _ = t.uniform_(0.5, 1.5);
+                }
+            }
+            let e = &model.encoder;
+            let norms = [&e.conv1.bn, &e.conv2.bn, &e.conv3.bn, &e.fc1_bn];
+            for bn in norms.into_iter().chain(match &model.head {
+                Head::Mlp { bn, .. } => Some(bn),
+                Head::Linear { .. } => None,
+            }) {
+                let _ = bn.running_mean.shallow_clone().uniform_(-0.5, 0.5);
+                let _ = bn.running_var.shallow_clone().uniform_(0.2, 3.0);
+            }
+        });
+        model
+    }
+
+    #[test]
+    fn folding_keeps_the_representation_the_logits_and_their_input_gradient() {
+        tch::manual_seed(3);
+        for head in [HeadKind::Mlp, HeadKind::Linear] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let model = classifier(&vs, head);
+            let folded = FoldedClassifier::new(&model);
+            let x =
+                Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+            let gradient = |m: &dyn ModuleT| {
+                let logits = m.forward_t(&x, false);
+                let loss = logits.cross_entropy_for_logits(&y);
+                let g = Tensor::run_backward(&[loss], &[&x], false, false).remove(0);
+                (logits.detach(), g)
+            };
+            let (logits, grad) = gradient(&model);
+            let (folded_logits, folded_grad) = gradient(&folded);
+            let gap =
+                |a: &Tensor, b: &Tensor| ((a - b).abs().max() / b.abs().max()).double_value(&[]);
+            assert!(gap(&folded_logits, &logits) < 1e-5, "{head:?} logits");
+            let z = tch::no_grad(|| model.encoder.forward_t(&x, false));
+            let folded_z = tch::no_grad(|| FoldedEncoder::new(&model.encoder).forward(&x));
+            assert!(gap(&folded_z, &z) < 1e-5, "representation");
+            assert!(gap(&folded_grad, &grad) < 1e-4, "{head:?} gradient");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "evaluation-mode logits only")]
+    fn a_folded_classifier_does_not_train() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = classifier(&vs, HeadKind::Linear);
+        let x = Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let _ = FoldedClassifier::new(&model).forward_t(&x, true);
+    }
+}
