@@ -198,8 +198,16 @@ compare_models() {
     wc-seed1="$rs/mnist-seed1/worst-case-mlp-adversarial/model.safetensors" \
     dim="$m/dim-mlp-adversarial/model.safetensors" \
     adv="$m/baseline-h-adversarial/model.safetensors" \
-    adv-torchscript="$m/baseline-h-adversarial/model.pt" \
     --dataset mnist --threads "$threads" --out "$root/$preset/compare-mnist"
+  # The adversarial Baseline-H's export against its checkpoint: PGD-10 both ways, and the
+  # export's vulnerability against the checkpoint's row above.
+  local a=$m/baseline-h-adversarial
+  "$wcmi" evaluate --checkpoint "$a/model.safetensors" --attack pgd --limit 1000 --threads "$threads" \
+    --out "$a/pgd-checkpoint.json"
+  "$wcmi" evaluate --model "$a/model.pt" --dataset mnist --attack pgd --limit 1000 --threads "$threads" \
+    --out "$a/pgd-torchscript.json"
+  "$wcmi" vulnerability --model "$a/model.pt" --layer encode --dataset mnist --threads "$threads" \
+    --out "$a/vulnerability-torchscript.json"
 }
 
 command=${1:-}

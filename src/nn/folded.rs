@@ -15,7 +15,8 @@ use super::init::BN_EPS;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-/// A layer's weights (output dimension first) and bias with its batch norm folded in.
+/// A layer's weights (output dimension first) and bias, detached, with the batch norm after
+/// it (if any) folded in.
 #[derive(Debug)]
 struct Affine {
     weight: Tensor,
@@ -23,6 +24,7 @@ struct Affine {
 }
 
 impl Affine {
+    /// A layer with no batch norm after it.
     fn new(weight: &Tensor, bias: Option<&Tensor>) -> Self {
         tch::no_grad(|| Self {
             weight: weight.detach().copy(),
