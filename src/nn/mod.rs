@@ -210,29 +210,22 @@ pub enum Network {
     },
 }
 
-fn no_head() -> Error {
-    Error::invalid(
-        "checkpoint",
-        "holds an encoder without a classification head; train a head on it first",
-    )
-}
-
 impl Network {
     /// The classifier (pixels → logits), if this network has a head.
     pub fn classifier(&self) -> Result<&EncoderClassifier> {
         match self {
             Network::Classifier(model) => Ok(model),
-            Network::EncoderCritic { .. } => Err(no_head()),
+            Network::EncoderCritic { .. } => Err(Error::invalid(
+                "checkpoint",
+                "holds an encoder without a classification head; train a head on it first",
+            )),
         }
     }
 
     /// The classifier in evaluation mode with its batch norms folded (what attacks run on),
     /// if this network has a head; it holds the current weights.
     pub fn folded_classifier(&self) -> Result<folded::FoldedClassifier> {
-        match self {
-            Network::Classifier(model) => Ok(folded::FoldedClassifier::new(model)),
-            Network::EncoderCritic { .. } => Err(no_head()),
-        }
+        self.classifier().map(folded::FoldedClassifier::new)
     }
 
     /// The encoder of the network.

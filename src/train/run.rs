@@ -321,12 +321,15 @@ pub fn keep_last_epoch(
         .collect();
     let log = std::fs::read(&source.log)
         .map_err(|e| Error::io(format!("cannot read {}", source.log.display()), e))?;
-    let last: Option<serde_json::Value> = jsonl::read(&source.log)?.pop();
+    let last = String::from_utf8_lossy(&log)
+        .lines()
+        .rfind(|line| !line.trim().is_empty())
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or(serde_json::Value::Null);
     let info = CheckpointInfo {
-        config: serde_json::to_value(config)
-            .map_err(|e| Error::invalid("config", e.to_string()))?,
-        metrics: last.unwrap_or(serde_json::Value::Null),
-        ..saved
+        epoch: saved.epoch,
+        metrics: last,
+        ..CheckpointInfo::for_run(saved.model, saved.dataset, saved.seed, config)?
     };
     let _lock = FolderLock::acquire(to, "run folder")?;
     match std::fs::remove_file(&target.resume) {
