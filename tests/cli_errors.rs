@@ -176,6 +176,25 @@ fn invalid_flags() {
         ],
         &["--report-only", "--mi-bound"],
     );
+    for (flags, needles) in [
+        (
+            &["--jobs", "3", "--threads", "2"][..],
+            &["--jobs 3", "--threads"][..],
+        ),
+        (
+            &["--step", "trial-9/encoder-dim"],
+            &["--step", "no step 'trial-9/encoder-dim'"],
+        ),
+        (
+            &["--step", "trial-0/encoder-dim", "--jobs", "2"],
+            &["--step", "--jobs"],
+        ),
+    ] {
+        let reproduce = ["reproduce", "--dataset", "mnist", "--out", out];
+        let args: Vec<&str> = reproduce.iter().chain(flags).copied().collect();
+        fails_with(&args, needles);
+    }
+    assert!(!empty.path().join("config.json").exists());
     fails_with(
         &["bench", "--seed", "3", "--no-peer"],
         &["--seed", "fixed synthetic batches"],

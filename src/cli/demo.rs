@@ -4,12 +4,13 @@
 //! vulnerability and Theorem 3.4 bound; it ends with one small table, one sentence on what it
 //! shows, and the path of the HTML report. The whole grid is `wcmi reproduce`.
 use super::common::GlobalArgs;
+use super::jobs::JobArgs;
 use crate::data::{dir, synthetic, Dataset, DatasetName};
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
 use crate::reproduce::folder::ReproductionFolder;
 use crate::reproduce::grid::{self, Scope};
-use crate::reproduce::{self, report, ReproduceConfig};
+use crate::reproduce::{report, ReproduceConfig};
 use crate::train::preset::Preset;
 use crate::train::run::RunFiles;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ pub struct Args {
     /// Output folder; a second run there reuses what the first finished.
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 fn synthetic_dataset() -> Dataset {
@@ -52,7 +55,9 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         synthetic_data,
         scope: Scope::Headline,
     };
-    let results = reproduce::reproduce(&data, &config, &args.out, device)?;
+    let Some(results) = args.jobs.run(&data, &config, &args.out, global, device)? else {
+        return Ok(());
+    };
     let folder = ReproductionFolder::new(&args.out);
     print!("{}", report::headline_markdown(&results));
     println!(

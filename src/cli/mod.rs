@@ -6,6 +6,7 @@ pub mod data;
 pub mod demo;
 pub mod estimate_mi;
 pub mod evaluate;
+pub mod jobs;
 pub mod mixture_check;
 pub mod reproduce;
 pub mod train_encoder;

@@ -1,6 +1,7 @@
 //! `wcmi reproduce`: the paper's grid for one dataset (SPEC §6), with results, plots and an
 //! HTML report. Running it again on the same `--out` completes what is missing.
 use super::common::{positive, GlobalArgs};
+use super::jobs::JobArgs;
 use crate::data::DatasetName;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
@@ -39,8 +40,10 @@ pub struct Args {
     /// Train nothing: write the results and report of what the folder has finished so far,
     /// with the settings it was started with (so none may be given here but --preset and
     /// --out, which find the folder).
-    #[arg(long, conflicts_with_all = ["trials", "train_limit", "mi_bound", "mi_critic"])]
+    #[arg(long, conflicts_with_all = ["trials", "train_limit", "mi_bound", "mi_critic", "jobs", "step"])]
     pub report_only: bool,
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()> {
@@ -71,7 +74,10 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
         reproduce::report_so_far(&out)?
     } else {
         let data = global.load_dataset(args.dataset, device)?;
-        reproduce::reproduce(&data, &config, &out, device)?
+        match args.jobs.run(&data, &config, &out, global, device)? {
+            Some(results) => results,
+            None => return Ok(()),
+        }
     };
     print!("{}", report::markdown(&results));
     println!(

@@ -5,10 +5,12 @@
 //! OUT/trial-T/encoder-dim/, encoder-worst-case/      an encoder's training run
 //! OUT/trial-T/<cell>/                                a classifier's run, its result.json
 //! OUT/trial-T/<model>/vulnerability.json             beside the representation's weights
+//! OUT/logs/trial-T/<step>.log                        a step's output when run in its own process
 //! ```
 //!
 //! Each run folder holds the files of [`RunFiles`] (weights, state, log).
 use super::grid::{Cell, Representation};
+use super::steps::TrialStep;
 use crate::report::folder::ReportFolder;
 use crate::train::run::RunFiles;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,13 @@ impl ReproductionFolder {
         Self {
             top: ReportFolder::new(root),
         }
+    }
+
+    /// The output of a step run in its own process.
+    pub fn step_log(&self, step: &TrialStep) -> PathBuf {
+        self.root()
+            .join("logs")
+            .join(format!("{}.log", step.name()))
     }
 
     pub fn trial(&self, trial: usize) -> TrialFolder {

@@ -1,12 +1,16 @@
 //! Reproducing the paper's tables and figures (SPEC §6): the whole grid of encoders, heads and
 //! supervised baselines over trials, their evaluation under the paper's PGD, a strong suite
 //! and AutoAttack's standard suite with its gradient-masking flags, and the representation
-//! vulnerability of every representation. Each step writes its result beside its checkpoint and is skipped when that result exists; training steps resume
-//! from their last epoch, so an interrupted run loses at most the epoch it was in.
+//! vulnerability of every representation. Each step ([`steps`]) writes its result beside its
+//! checkpoint and is skipped when that result exists; training steps resume from their last
+//! epoch, so an interrupted run loses at most the epoch it was in. The steps run one after the
+//! other in this process, or in several processes at once ([`processes`]).
 pub mod folder;
 pub mod grid;
 pub mod paper;
+pub mod processes;
 pub mod report;
+pub mod steps;
 
 use crate::atomic::write_json_atomic;
 use crate::attack::classifier::{
@@ -25,13 +29,16 @@ use crate::mi::{Bound, CriticConfig};
 use crate::model::Model;
 use crate::nn::critic::CriticKind;
 use crate::report::cache::{cached, claim_folder, read_result};
+use crate::seed::{self, Stream};
 use crate::train::preset::{Preset, PresetSettings};
 use crate::train::{classifier, encoder};
 use folder::{Measured, ReproductionFolder, TrialFolder};
 use grid::{Cell, GridSettings, Representation, Scope};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
+use steps::{Step, TrialStep};
 use tch::Device;
 
 /// What a reproduction runs: a dataset, a preset's settings, and how many seeds.
@@ -144,7 +151,52 @@ struct Trial<'a> {
     device: Device,
 }
 
-impl Trial<'_> {
+impl<'a> Trial<'a> {
+    fn new(
+        data: &'a Dataset,
+        config: &'a ReproduceConfig,
+        folder: &ReproductionFolder,
+        trial: usize,
+        device: Device,
+    ) -> Self {
+        Trial {
+            data,
+            config,
+            grid: GridSettings {
+                dataset: config.dataset,
+                preset: config.settings,
+                attack: paper_attack(config.dataset),
+                seed: config.seed + trial as u64,
+            },
+            trial,
+            folder: folder.trial(trial),
+            device,
+        }
+    }
+
+    /// Runs `step` after the steps it needs (each a quick no-op when it finished earlier).
+    fn run_with_needs(&self, step: Step) -> Result<()> {
+        for need in step.needs(self.config.scope) {
+            self.run_with_needs(need)?;
+        }
+        self.run(step)
+    }
+
+    /// Runs `step`, whose needs have finished.
+    fn run(&self, step: Step) -> Result<()> {
+        match step {
+            Step::Encoder(representation) => self.encoder(representation),
+            Step::Cell(cell) => {
+                let encoder = cell.representation.objective().map(|_| {
+                    let weights = self.folder.measured(Measured::Encoder(cell.representation));
+                    weights.best
+                });
+                self.cell(&cell, encoder.as_deref()).map(drop)
+            }
+            Step::Vulnerability(measured) => self.vulnerability(measured).map(drop),
+        }
+    }
+
     fn evaluation_indices(&self, limit: Option<usize>) -> Vec<i64> {
         let n = limit.map_or(self.data.test.len(), |l| {
             (l as i64).min(self.data.test.len())
@@ -152,14 +204,15 @@ impl Trial<'_> {
         (0..n).collect()
     }
 
-    fn encoder(&self, representation: Representation) -> Result<PathBuf> {
+    /// Trains (or completes) a label-free representation's encoder.
+    fn encoder(&self, representation: Representation) -> Result<()> {
         let objective = representation
             .objective()
             .expect("only label-free representations have an encoder");
         let config = self.grid.encoder_config(objective);
         let dir = self.folder.encoder(representation);
         eprintln!("trial {}: encoder {}", self.trial, representation.name());
-        Ok(encoder::train(self.data, &config, &dir, true, self.device)?.checkpoint)
+        encoder::train(self.data, &config, &dir, true, self.device).map(drop)
     }
 
     /// Trains (or finds) and evaluates a classifier; `encoder` is its frozen encoder, if any.
@@ -178,6 +231,9 @@ impl Trial<'_> {
                 }
                 None => classifier::train(self.data, &config, &dir, true, self.device)?,
             };
+            // The attacks' random starts and searches draw from the trial's seed alone, not
+            // from whatever ran before in this process.
+            seed::seed_torch(self.grid.seed, Stream::Attack, 0);
             let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
             let folded = loaded.network.folded_classifier()?;
             let model = &folded;
@@ -276,45 +332,6 @@ impl Trial<'_> {
     }
 }
 
-/// The representations that get a vulnerability estimate: both encoders', then the supervised
-/// cells' 64-d layers.
-fn measured() -> Vec<Measured> {
-    [Representation::Dim, Representation::WorstCase]
-        .map(Measured::Encoder)
-        .into_iter()
-        .chain(
-            grid::cells()
-                .into_iter()
-                .filter(|c| c.representation == Representation::Supervised)
-                .map(Measured::Supervised),
-        )
-        .collect()
-}
-
-enum Step {
-    Cell(Cell),
-    Vulnerability(Measured),
-}
-
-/// The order of a trial's steps: the paper's headline comparison first (the scope's headline
-/// cells and the encoders' vulnerability), so that an interrupted or partial run
-/// (`--report-only`) has the most telling numbers; then, for the grid, everything else.
-fn schedule(scope: Scope) -> Vec<Step> {
-    let mut cells = scope.cells().into_iter();
-    let mut representations = measured().into_iter();
-    let mut steps: Vec<Step> = cells
-        .by_ref()
-        .take(grid::headline_cells().len())
-        .map(Step::Cell)
-        .collect();
-    steps.extend(representations.by_ref().take(2).map(Step::Vulnerability));
-    if scope.is_grid() {
-        steps.extend(cells.map(Step::Cell));
-        steps.extend(representations.map(Step::Vulnerability));
-    }
-    steps
-}
-
 /// Gathers what the reproduction in `out` has finished so far (without training anything) and
 /// writes `results.json` and the report from it.
 pub fn report_so_far(out: &Path) -> Result<Results> {
@@ -325,19 +342,24 @@ pub fn report_so_far(out: &Path) -> Result<Results> {
             format!("{} holds no reproduction (no config.json)", out.display()),
         )
     })?;
+    let results = collect(&folder, config)?;
+    write_results(&results, &folder)?;
+    Ok(results)
+}
+
+/// The results the steps of `config` have stored under `folder`, in plan order.
+fn collect(folder: &ReproductionFolder, config: ReproduceConfig) -> Result<Results> {
     let mut results = Results::new(config);
-    for trial in 0..results.config.trials {
-        let dir = folder.trial(trial);
-        for cell in grid::cells() {
-            results.cells.extend(read_result(&dir.cell_result(&cell))?);
-        }
-        for measured in measured() {
-            results
+    for step in steps::plan(results.config.scope, results.config.trials) {
+        let dir = folder.trial(step.trial);
+        match step.step {
+            Step::Encoder(_) => {}
+            Step::Cell(cell) => results.cells.extend(read_result(&dir.cell_result(&cell))?),
+            Step::Vulnerability(measured) => results
                 .representations
-                .extend(read_result(&dir.vulnerability(measured))?);
+                .extend(read_result(&dir.vulnerability(measured))?),
         }
     }
-    write_results(&results, &folder)?;
     Ok(results)
 }
 
@@ -347,16 +369,19 @@ pub fn paper_attack(dataset: DatasetName) -> AttackConfig {
     AttackConfig::linf(t.eps, t.steps, t.step_size)
 }
 
-/// Runs (or completes) the grid under `out`, then writes `results.json`, the Markdown table,
-/// plots and the HTML report there.
-pub fn reproduce(
-    data: &Dataset,
+/// Takes the reproduction folder `out` for `config`: refuses a folder that another process is
+/// running, then [`record`]s `config` there.
+fn claim(
     config: &ReproduceConfig,
     out: &Path,
-    device: Device,
-) -> Result<Results> {
+) -> Result<(crate::folder_lock::FolderLock, ReproductionFolder)> {
+    let lock = crate::folder_lock::FolderLock::acquire(out, "reproduction folder")?;
+    Ok((lock, record(config, out)?))
+}
+
+/// Checks the settings, refuses a folder that holds other settings, and records `config` there.
+fn record(config: &ReproduceConfig, out: &Path) -> Result<ReproductionFolder> {
     config.validate()?;
-    let _lock = crate::folder_lock::FolderLock::acquire(out, "reproduction folder")?;
     let folder = ReproductionFolder::new(out);
     claim_folder(
         &folder.config(),
@@ -365,73 +390,60 @@ pub fn reproduce(
         ReproduceConfig::identity,
         "reproduction",
     )?;
-    let mut results = Results::new(config.clone());
-    let attack = results.attack;
-    for trial in 0..config.trials {
-        let t = Trial {
-            data,
-            config,
-            grid: GridSettings {
-                dataset: config.dataset,
-                preset: config.settings,
-                attack,
-                seed: config.seed + trial as u64,
-            },
-            trial,
-            folder: folder.trial(trial),
-            device,
-        };
-        let dim = t.encoder(Representation::Dim)?;
-        let worst_case = t.encoder(Representation::WorstCase)?;
-        for step in schedule(config.scope) {
-            match step {
-                Step::Cell(cell) => {
-                    let encoder = match cell.representation {
-                        Representation::Dim => Some(dim.as_path()),
-                        Representation::WorstCase => Some(worst_case.as_path()),
-                        Representation::Supervised => None,
-                    };
-                    results.cells.push(t.cell(&cell, encoder)?);
-                }
-                Step::Vulnerability(measured) => {
-                    results.representations.push(t.vulnerability(measured)?);
-                }
-            }
-        }
+    Ok(folder)
+}
+
+/// Runs (or completes) the grid under `out` in this process, one step after the other, then
+/// writes `results.json`, the Markdown table, plots and the HTML report there.
+pub fn reproduce(
+    data: &Dataset,
+    config: &ReproduceConfig,
+    out: &Path,
+    device: Device,
+) -> Result<Results> {
+    let (_lock, folder) = claim(config, out)?;
+    for step in steps::plan(config.scope, config.trials) {
+        Trial::new(data, config, &folder, step.trial, device).run(step.step)?;
     }
+    let results = collect(&folder, config.clone())?;
     write_results(&results, &folder)?;
     Ok(results)
+}
+
+/// [`reproduce`] with up to `jobs` steps at once, each in the process `command(step)`, which
+/// must run [`run_step`] for that step with the same settings; each step's output goes to its
+/// log (`logs/` in the folder).
+pub fn reproduce_in_processes(
+    config: &ReproduceConfig,
+    out: &Path,
+    jobs: usize,
+    command: &dyn Fn(&TrialStep) -> Command,
+) -> Result<Results> {
+    let (_lock, folder) = claim(config, out)?;
+    let plan = steps::plan(config.scope, config.trials);
+    processes::run_steps(&plan, config.scope, jobs, command, &|s| folder.step_log(s))?;
+    let results = collect(&folder, config.clone())?;
+    write_results(&results, &folder)?;
+    Ok(results)
+}
+
+/// Runs the one step named `name` (e.g. `trial-0/worst-case-mlp-adversarial`) of the
+/// reproduction under `out`, and the steps it needs unless they finished. It takes no lock on
+/// the folder: the process that started it holds that.
+pub fn run_step(
+    data: &Dataset,
+    config: &ReproduceConfig,
+    out: &Path,
+    name: &str,
+    device: Device,
+) -> Result<()> {
+    let step = TrialStep::find(name, &steps::plan(config.scope, config.trials))?;
+    let folder = record(config, out)?;
+    Trial::new(data, config, &folder, step.trial, device).run_with_needs(step.step)
 }
 
 /// Writes `results.json` and the report from it.
 fn write_results(results: &Results, folder: &ReproductionFolder) -> Result<()> {
     write_json_atomic(&folder.results(), results)?;
     report::write(results, folder)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schedule_runs_every_step_of_its_scope_once_headline_first() {
-        for scope in [Scope::Grid, Scope::Headline] {
-            let steps = schedule(scope);
-            let cells: Vec<Cell> = steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Cell(c) => Some(*c),
-                    Step::Vulnerability(..) => None,
-                })
-                .collect();
-            assert_eq!(cells, scope.cells());
-            let measured = steps.len() - cells.len();
-            let expected = if scope.is_grid() {
-                super::measured().len()
-            } else {
-                2
-            };
-            assert_eq!(measured, expected, "{scope:?}");
-        }
-    }
 }

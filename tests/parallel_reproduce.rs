@@ -1,0 +1,121 @@
+//! A reproduction whose steps run in two processes at once gives exactly the results of the
+//! same steps run one after the other in one process (both with one thread, on this CPU):
+//! every step draws its random numbers from the trial's seed alone.
+use std::process::Command;
+use tch::Device;
+use wcmi::data::{synthetic, Dataset, DatasetName};
+use wcmi::mi::Bound;
+use wcmi::nn::critic::CriticKind;
+use wcmi::reproduce::{
+    grid::Scope, reproduce, reproduce_in_processes, run_step, steps::TrialStep, ReproduceConfig,
+};
+use wcmi::train::preset::{Preset, PresetSettings};
+
+const STEP: &str = "WCMI_TEST_STEP";
+const OUT: &str = "WCMI_TEST_OUT";
+
+fn tiny() -> Dataset {
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
+        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
+    )
+}
+
+fn config() -> ReproduceConfig {
+    ReproduceConfig {
+        dataset: DatasetName::Mnist,
+        preset: Preset::Quick,
+        settings: PresetSettings {
+            encoder_epochs: 1,
+            head_epochs: 1,
+            supervised_epochs: 1,
+            critic_width: 16,
+            encoder_bound: Bound::Infonce,
+            encoder_critic: CriticKind::GlobalCosine,
+            train_pgd_steps: Some(1),
+            train_limit: Some(400),
+            lr: 1e-3,
+            eval_limit: Some(100),
+            strong_limit: 20,
+            autoattack: false,
+            mi_epochs: 1,
+            mi_train_limit: 300,
+            mi_test_batches: 2,
+        },
+        trials: 1,
+        seed: 0,
+        mi_bound: Bound::Infonce,
+        mi_critic: CriticKind::GlobalCosine,
+        synthetic_data: true,
+        scope: Scope::Headline,
+    }
+}
+
+/// A result without its timing, which differs between any two runs.
+fn untimed(value: &impl serde::Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(value).unwrap();
+    value.as_object_mut().unwrap().remove("seconds");
+    value
+}
+
+/// The process of one step: this test binary run again with only this function, which then
+/// runs the step named in the environment. Not a test of its own.
+#[test]
+#[ignore = "a step's process, started by the test below"]
+fn step_process() {
+    let (Ok(step), Ok(out)) = (std::env::var(STEP), std::env::var(OUT)) else {
+        return;
+    };
+    tch::set_num_threads(1);
+    run_step(&tiny(), &config(), out.as_ref(), &step, Device::Cpu).unwrap();
+}
+
+#[test]
+fn steps_in_two_processes_give_the_results_of_one_process() {
+    tch::set_num_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let sequential = reproduce(&tiny(), &config(), &one, Device::Cpu).unwrap();
+    let program = std::env::current_exe().unwrap();
+    let command = |step: &TrialStep| {
+        let mut c = Command::new(&program);
+        c.args([
+            "--exact",
+            "step_process",
+            "--ignored",
+            "--test-threads",
+            "1",
+        ])
+        .env(STEP, step.name())
+        .env(OUT, &two);
+        c
+    };
+    let parallel = reproduce_in_processes(&config(), &two, 2, &command).unwrap();
+    assert_eq!(sequential.cells.len(), 3);
+    assert_eq!(sequential.representations.len(), 2);
+    for (a, b) in sequential.cells.iter().zip(&parallel.cells) {
+        assert_eq!(untimed(a), untimed(b));
+    }
+    for (a, b) in sequential
+        .representations
+        .iter()
+        .zip(&parallel.representations)
+    {
+        assert_eq!(untimed(a), untimed(b));
+    }
+    assert!(two.join("logs/trial-0/encoder-worst-case.log").is_file());
+    let err = run_step(
+        &tiny(),
+        &config(),
+        &two,
+        "trial-0/supervised-mlp-standard",
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no step 'trial-0/supervised-mlp-standard'"),
+        "{err}"
+    );
+}
