@@ -1,54 +1,33 @@
 //! A reproduction whose steps run in two processes at once gives exactly the results of the
 //! same steps run one after the other in one process (both with one thread, on this CPU):
 //! every step draws its random numbers from the trial's seed alone.
+use common::tiny;
 use std::process::Command;
 use tch::Device;
-use wcmi::data::{synthetic, Dataset, DatasetName};
-use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
 use wcmi::reproduce::{
     grid::Scope, reproduce, reproduce_in_processes, run_step, steps::TrialStep, ReproduceConfig,
 };
-use wcmi::train::preset::{Preset, PresetSettings};
+use wcmi::train::preset::PresetSettings;
+
+mod common;
 
 const STEP: &str = "WCMI_TEST_STEP";
 const OUT: &str = "WCMI_TEST_OUT";
 
-fn tiny() -> Dataset {
-    Dataset::named(
-        DatasetName::Mnist,
-        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
-        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
-    )
-}
-
+/// The headline comparison on the tiny data, without AutoAttack, its MI critic the default
+/// global-cosine one.
 fn config() -> ReproduceConfig {
+    let grid = common::config();
     ReproduceConfig {
-        dataset: DatasetName::Mnist,
-        preset: Preset::Quick,
         settings: PresetSettings {
-            encoder_epochs: 1,
-            head_epochs: 1,
-            supervised_epochs: 1,
-            critic_width: 16,
-            encoder_bound: Bound::Infonce,
-            encoder_critic: CriticKind::GlobalCosine,
-            train_pgd_steps: Some(1),
-            train_limit: Some(400),
-            lr: 1e-3,
-            eval_limit: Some(100),
-            strong_limit: 20,
             autoattack: false,
-            mi_epochs: 1,
-            mi_train_limit: 300,
-            mi_test_batches: 2,
+            ..grid.settings
         },
-        trials: 1,
-        seed: 0,
-        mi_bound: Bound::Infonce,
         mi_critic: CriticKind::GlobalCosine,
         synthetic_data: true,
         scope: Scope::Headline,
+        ..grid
     }
 }
 

@@ -1,52 +1,15 @@
 //! `reproduce` on tiny synthetic data: the whole grid, its outputs, and a rerun that recomputes
 //! only what an interruption left unfinished.
+use common::{config, tiny};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use tch::Device;
-use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::Bound;
-use wcmi::nn::critic::CriticKind;
 use wcmi::reproduce::{grid::Scope, report, reproduce, ReproduceConfig};
-use wcmi::train::preset::{Preset, PresetSettings};
+use wcmi::train::preset::PresetSettings;
 
-fn tiny() -> Dataset {
-    Dataset::named(
-        DatasetName::Mnist,
-        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
-        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
-    )
-}
-
-fn config() -> ReproduceConfig {
-    ReproduceConfig {
-        dataset: DatasetName::Mnist,
-        preset: Preset::Quick,
-        settings: PresetSettings {
-            encoder_epochs: 1,
-            head_epochs: 1,
-            supervised_epochs: 1,
-            critic_width: 16,
-            encoder_bound: Bound::Infonce,
-            encoder_critic: CriticKind::GlobalCosine,
-            train_pgd_steps: Some(1),
-            train_limit: Some(400),
-            lr: 1e-3,
-            eval_limit: Some(100),
-            strong_limit: 20,
-            autoattack: true,
-            mi_epochs: 1,
-            mi_train_limit: 300,
-            mi_test_batches: 2,
-        },
-        trials: 1,
-        seed: 0,
-        mi_bound: Bound::Infonce,
-        mi_critic: CriticKind::Global,
-        synthetic_data: false,
-        scope: Scope::Grid,
-    }
-}
+mod common;
 
 /// Modification times of every result and checkpoint under `dir`.
 fn stamps(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {

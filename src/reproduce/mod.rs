@@ -342,9 +342,7 @@ pub fn report_so_far(out: &Path) -> Result<Results> {
             format!("{} holds no reproduction (no config.json)", out.display()),
         )
     })?;
-    let results = collect(&folder, config)?;
-    write_results(&results, &folder)?;
-    Ok(results)
+    write_results(&folder, config)
 }
 
 /// The results the steps of `config` have stored under `folder`, in plan order.
@@ -405,9 +403,7 @@ pub fn reproduce(
     for step in steps::plan(config.scope, config.trials) {
         Trial::new(data, config, &folder, step.trial, device).run(step.step)?;
     }
-    let results = collect(&folder, config.clone())?;
-    write_results(&results, &folder)?;
-    Ok(results)
+    write_results(&folder, config.clone())
 }
 
 /// [`reproduce`] with up to `jobs` steps at once, each in the process `command(step)`, which
@@ -422,9 +418,7 @@ pub fn reproduce_in_processes(
     let (_lock, folder) = claim(config, out)?;
     let plan = steps::plan(config.scope, config.trials);
     processes::run_steps(&plan, config.scope, jobs, command, &|s| folder.step_log(s))?;
-    let results = collect(&folder, config.clone())?;
-    write_results(&results, &folder)?;
-    Ok(results)
+    write_results(&folder, config.clone())
 }
 
 /// Runs the one step named `name` (e.g. `trial-0/worst-case-mlp-adversarial`) of the
@@ -442,8 +436,10 @@ pub fn run_step(
     Trial::new(data, config, &folder, step.trial, device).run_with_needs(step.step)
 }
 
-/// Writes `results.json` and the report from it.
-fn write_results(results: &Results, folder: &ReproductionFolder) -> Result<()> {
-    write_json_atomic(&folder.results(), results)?;
-    report::write(results, folder)
+/// Writes `results.json` and the report from what the steps of `config` stored in `folder`.
+fn write_results(folder: &ReproductionFolder, config: ReproduceConfig) -> Result<Results> {
+    let results = collect(folder, config)?;
+    write_json_atomic(&folder.results(), &results)?;
+    report::write(&results, folder)?;
+    Ok(results)
 }

@@ -1,0 +1,47 @@
+//! What the reproduction tests share: a tiny synthetic MNIST stand-in and a grid of one epoch
+//! on it.
+use wcmi::data::{synthetic, Dataset, DatasetName};
+use wcmi::mi::Bound;
+use wcmi::nn::critic::CriticKind;
+use wcmi::reproduce::{grid::Scope, ReproduceConfig};
+use wcmi::train::preset::{Preset, PresetSettings};
+
+/// 600 training and 300 test images of ten noisy class templates.
+pub fn tiny() -> Dataset {
+    Dataset::named(
+        DatasetName::Mnist,
+        synthetic::class_templates(600, [1, 28, 28], 10, 0.2, 7),
+        synthetic::class_templates(300, [1, 28, 28], 10, 0.2, 8),
+    )
+}
+
+/// The whole grid at one epoch, its MI critic the dot-product `global` one.
+pub fn config() -> ReproduceConfig {
+    ReproduceConfig {
+        dataset: DatasetName::Mnist,
+        preset: Preset::Quick,
+        settings: PresetSettings {
+            encoder_epochs: 1,
+            head_epochs: 1,
+            supervised_epochs: 1,
+            critic_width: 16,
+            encoder_bound: Bound::Infonce,
+            encoder_critic: CriticKind::GlobalCosine,
+            train_pgd_steps: Some(1),
+            train_limit: Some(400),
+            lr: 1e-3,
+            eval_limit: Some(100),
+            strong_limit: 20,
+            autoattack: true,
+            mi_epochs: 1,
+            mi_train_limit: 300,
+            mi_test_batches: 2,
+        },
+        trials: 1,
+        seed: 0,
+        mi_bound: Bound::Infonce,
+        mi_critic: CriticKind::Global,
+        synthetic_data: false,
+        scope: Scope::Grid,
+    }
+}
