@@ -196,6 +196,20 @@ fn invalid_flags() {
     }
     assert!(!empty.path().join("config.json").exists());
     fails_with(
+        &[
+            "train-encoder",
+            "--dataset",
+            "mnist",
+            "--objective",
+            "worst-case",
+            "--critic",
+            "local",
+            "--critic-temperature",
+            "0.5",
+        ],
+        &["--critic-temperature", "only the global-cosine critic"],
+    );
+    fails_with(
         &["bench", "--seed", "3", "--no-peer"],
         &["--seed", "fixed synthetic batches"],
     );
@@ -337,6 +351,7 @@ fn checkpoints_with_impossible_dimensions() {
                 image_shape: [1, 28, 28],
                 critic_width: -8,
                 critic: wcmi::nn::critic::CriticKind::Global,
+                critic_temperature: None,
             },
             "critic_width is -8",
         ),

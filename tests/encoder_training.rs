@@ -25,6 +25,7 @@ fn encoder_config(objective: EncoderObjective, critic: CriticKind, bound: Bound)
         bound,
         critic_width: 16,
         critic,
+        critic_temperature: None,
         run: RunSettings {
             epochs: 4,
             batch_size: 64,

@@ -134,6 +134,7 @@ fn step_fn(
                 bound: Bound::Dv,
                 critic_width: width,
                 critic: CriticKind::Local,
+                critic_temperature: None,
                 run: RunSettings {
                     epochs: 1,
                     batch_size: x.size()[0] as usize,

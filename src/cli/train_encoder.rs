@@ -25,6 +25,9 @@ pub struct Args {
     /// (default: the preset's).
     #[arg(long, value_enum)]
     pub critic: Option<CriticKind>,
+    /// The global-cosine critic's temperature τ: scores in [−1/τ, 1/τ] (default 0.2).
+    #[arg(long, allow_hyphen_values = true)]
+    pub critic_temperature: Option<f64>,
     /// Where the worst-case attack's gradient flows.
     #[arg(long, value_enum, default_value = "representation")]
     pub attack_gradient: AttackGradient,
@@ -49,6 +52,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let mut config = EncoderConfig::from_preset(args.objective, &preset, attack, global.seed);
     config.bound = args.bound.unwrap_or(config.bound);
     config.critic = args.critic.unwrap_or(config.critic);
+    config.critic_temperature = args.critic_temperature;
     config.critic_width = args.critic_width.map_or(config.critic_width, |w| w as i64);
     config.run = args
         .run

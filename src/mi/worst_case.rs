@@ -91,6 +91,7 @@ impl CriticSpec {
                 image_shape,
                 representation_dim,
                 width,
+                None,
             ),
             CriticSpec::Vector {
                 input_dim,

@@ -10,8 +10,9 @@ use tch::Tensor;
 /// The paper's critic width H.
 pub const PAPER_WIDTH: i64 = 2048;
 
-/// The temperature τ of [`CriticKind::GlobalCosine`]: scores lie in [−1/τ, 1/τ] (SimCLR's range
-/// of choices; 0.2 made the attack effective on MNIST where plain dot products saturated).
+/// The default temperature τ of [`CriticKind::GlobalCosine`]: scores lie in [−1/τ, 1/τ]
+/// (SimCLR's range of choices; 0.2 made the attack effective on MNIST where plain dot products
+/// saturated).
 pub const COSINE_TEMPERATURE: f64 = 0.2;
 
 /// Which image critic scores (image, representation) pairs.
@@ -47,13 +48,15 @@ pub trait SeparableCritic: std::fmt::Debug {
 }
 
 /// A fresh image critic of `kind` and width H, for images of `image_shape` and
-/// `representation_dim`-d representations.
+/// `representation_dim`-d representations; `temperature` is the cosine critic's (default
+/// [`COSINE_TEMPERATURE`]) and means nothing to the others.
 pub fn image_critic(
     vs: &nn::Path,
     kind: CriticKind,
     image_shape: [i64; 3],
     representation_dim: i64,
     width: i64,
+    temperature: Option<f64>,
 ) -> Box<dyn SeparableCritic> {
     match kind {
         CriticKind::Local => Box::new(Critic::new(vs, image_shape[0], representation_dim, width)),
@@ -63,7 +66,8 @@ pub fn image_critic(
                 image_shape,
                 representation_dim,
                 width,
-                (kind == CriticKind::GlobalCosine).then_some(COSINE_TEMPERATURE),
+                (kind == CriticKind::GlobalCosine)
+                    .then(|| temperature.unwrap_or(COSINE_TEMPERATURE)),
             ))
         }
     }

@@ -54,6 +54,9 @@ pub enum ModelSpec {
         /// Absent in checkpoints from before the global critic: the paper's local one.
         #[serde(default)]
         critic: critic::CriticKind,
+        /// The cosine critic's temperature, when not [`critic::COSINE_TEMPERATURE`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        critic_temperature: Option<f64>,
     },
 }
 
@@ -130,6 +133,7 @@ impl ModelSpec {
                 image_shape,
                 critic_width,
                 critic,
+                critic_temperature,
             } => Network::EncoderCritic {
                 encoder: Encoder::new(&(vs / "encoder"), image_shape),
                 critic: critic::image_critic(
@@ -138,6 +142,7 @@ impl ModelSpec {
                     image_shape,
                     encoder::REPRESENTATION_DIM,
                     critic_width,
+                    critic_temperature,
                 ),
             },
         }
@@ -176,6 +181,12 @@ impl ModelSpec {
                     "critic_width is {critic_width} (expected 1 to {MAX_CRITIC_WIDTH})"
                 ))
             }
+            ModelSpec::EncoderCritic {
+                critic_temperature: Some(t),
+                ..
+            } if !(t.is_finite() && t > 0.0) => Some(format!(
+                "critic_temperature is {t} (expected a positive number)"
+            )),
             _ => None,
         }
     }
@@ -379,6 +390,7 @@ mod tests {
                     image_shape: [1, 28, 28],
                     critic_width: -8,
                     critic: critic::CriticKind::Global,
+                    critic_temperature: None,
                 },
                 "critic_width is -8",
             ),

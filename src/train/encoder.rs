@@ -42,6 +42,11 @@ pub struct EncoderConfig {
     /// The critic whose Î is maximised (the paper: local; absent in older configs).
     #[serde(default)]
     pub critic: CriticKind,
+    /// The cosine critic's temperature τ (scores in [−1/τ, 1/τ]), when not
+    /// [`crate::nn::critic::COSINE_TEMPERATURE`]: a lever on how hard the objective's scores
+    /// may saturate (issue 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critic_temperature: Option<f64>,
     #[serde(flatten)]
     pub run: RunSettings,
     /// The threat: the PGD of the worst-case objective, and of the validation worst-case MI.
@@ -55,6 +60,20 @@ impl EncoderConfig {
     pub fn validate(&self) -> Result<()> {
         self.run.validate()?;
         ensure_positive("critic_width", self.critic_width)?;
+        if let Some(t) = self.critic_temperature {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::invalid(
+                    "critic_temperature",
+                    format!("must be a positive number, got {t}"),
+                ));
+            }
+            if self.critic != CriticKind::GlobalCosine {
+                return Err(Error::invalid(
+                    "critic_temperature",
+                    "only the global-cosine critic has a temperature (--critic global-cosine)",
+                ));
+            }
+        }
         ensure_negatives(self.run.batch_size as i64)?;
         self.attack.validate()
     }
@@ -72,6 +91,7 @@ impl EncoderConfig {
             bound: preset.encoder_bound,
             critic_width: preset.critic_width,
             critic: preset.encoder_critic,
+            critic_temperature: None,
             run: RunSettings {
                 epochs: preset.encoder_epochs,
                 lr: preset.lr,
@@ -91,6 +111,7 @@ impl EncoderConfig {
             image_shape,
             critic_width: self.critic_width,
             critic: self.critic,
+            critic_temperature: self.critic_temperature,
         }
     }
 }
@@ -311,4 +332,71 @@ pub fn train(
         epochs_run,
         checkpoint: run.files.best,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::preset::Preset;
+    use tch::Kind;
+
+    /// The quick preset's worst-case encoder (global-cosine critic) with `temperature`.
+    fn cosine(temperature: Option<f64>) -> EncoderConfig {
+        let attack = AttackConfig::linf(0.3, 2, 0.15);
+        let preset = Preset::Quick.settings();
+        EncoderConfig {
+            critic_temperature: temperature,
+            ..EncoderConfig::from_preset(EncoderObjective::WorstCase, &preset, attack, 0)
+        }
+    }
+
+    /// The scores of a critic built from `config` with the weights of `weights` (the same
+    /// networks, whatever other tests do to libtorch's global generator).
+    fn scores(config: &EncoderConfig, weights: &VarStore, x: &Tensor) -> Tensor {
+        let mut vs = VarStore::new(Device::Cpu);
+        let Network::EncoderCritic { encoder, critic } = config.model_spec([1, 28, 28]).build(&vs)
+        else {
+            unreachable!("an encoder-critic spec builds an encoder and a critic")
+        };
+        vs.copy(weights).unwrap();
+        critic.scores(x, &encoder.forward_t(x, false), false)
+    }
+
+    #[test]
+    fn the_objectives_scores_are_cosines_over_the_critic_temperature() {
+        let weights = VarStore::new(Device::Cpu);
+        cosine(None).model_spec([1, 28, 28]).build(&weights);
+        let x = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let default = scores(&cosine(None), &weights, &x) * crate::nn::critic::COSINE_TEMPERATURE;
+        let warmer = scores(&cosine(Some(0.5)), &weights, &x) * 0.5;
+        assert!(default.abs().max().double_value(&[]) <= 1.0 + 1e-5);
+        assert!(default.allclose(&warmer, 1e-5, 1e-6, false));
+        assert!(
+            default.std(false).double_value(&[]) > 1e-3,
+            "scores that vary"
+        );
+    }
+
+    #[test]
+    fn a_critic_temperature_needs_the_cosine_critic_and_a_positive_value() {
+        cosine(Some(0.5)).validate().unwrap();
+        let settings = serde_json::to_value(cosine(None)).unwrap();
+        assert!(
+            settings.get("critic_temperature").is_none(),
+            "the settings of earlier runs, which resume compares, are unchanged"
+        );
+        for t in [0.0, -1.0, f64::NAN] {
+            let err = cosine(Some(t)).validate().unwrap_err().to_string();
+            assert!(
+                err.starts_with("critic_temperature: must be a positive number"),
+                "{err}"
+            );
+        }
+        let local = EncoderConfig {
+            critic: CriticKind::Local,
+            ..cosine(Some(0.5))
+        };
+        let err = local.validate().unwrap_err().to_string();
+        assert!(err.contains("only the global-cosine critic"), "{err}");
+    }
 }
