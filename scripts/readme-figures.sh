@@ -14,6 +14,17 @@
 #                                                  (first 500 at the demo preset, else 1,000)
 #                                                  per seed
 #                                                  (default seeds 0 1 2), then both summaries
+#   scripts/readme-figures.sh lever NAME 'FLAGS' [SEED ...]
+#                                                  a lever on the worst-case objective's
+#                                                  stability (issue 13): the random-start
+#                                                  worst-case encoder at the cpu preset with
+#                                                  FLAGS (e.g. '--lr 3e-4'), then the check of
+#                                                  its draw (below), per seed (default 1)
+#   scripts/readme-figures.sh check-draw DIR SEED  the check of an encoder's draw in DIR
+#                                                  (holding encoder-worst-case/): a standard
+#                                                  MLP head under PGD-10 and the strong suite,
+#                                                  and the encoder's RV under a fresh
+#                                                  global-cosine critic
 #   scripts/readme-figures.sh compare              `wcmi compare` on MNIST: Baseline-H standard
 #                                                  and adversarial (also as TorchScript), DIM's
 #                                                  robust MLP head (cpu preset, seed 0) and the
@@ -175,6 +186,28 @@ random_start() {
   done
 }
 
+# check_draw DIR: a standard MLP head on DIR's worst-case encoder (PGD-10 and strong suite) and
+# the encoder's vulnerability under a fresh global-cosine critic: minutes, not the robust
+# head's hour, to tell a broken draw from a sound one.
+check_draw() {
+  local dir=$1
+  head "$dir" worst-case-mlp-standard "$dir/encoder-worst-case/model.safetensors" mlp standard
+  [ -f "$dir/vulnerability-cosine.json" ] ||
+    "$wcmi" vulnerability --checkpoint "$dir/worst-case-mlp-standard/model.safetensors" \
+      --critic global-cosine --threads "$threads" --out "$dir/vulnerability-cosine.json"
+}
+
+# lever_seed NAME SEED FLAG ...: one draw of the random-start worst-case encoder with a lever's
+# flags, and its check.
+lever_seed() {
+  local name=$1
+  seed=$2
+  shift 2
+  local dir=$root/$preset/lever-$name/mnist-seed$seed
+  encoder "$dir" worst-case --random-start true "$@"
+  check_draw "$dir"
+}
+
 # compare_models: the models of the README's comparison, then the comparison.
 compare_models() {
   seed=0
@@ -230,6 +263,26 @@ case "$command" in
     mkdir -p "$root/$preset"
     random_start "$@"
     ;;
+  lever)
+    preset=cpu
+    name=${1:?lever needs a name}
+    flags=${2:?lever needs its flags}
+    shift 2
+    seeds=("$@")
+    [ ${#seeds[@]} -gt 0 ] || seeds=(1)
+    lanes=$jobs
+    [ "$lanes" -le 2 ] || lanes=2
+    build
+    cmds=()
+    for s in "${seeds[@]}"; do cmds+=("lever_seed $name $s $flags"); done
+    lanes "${cmds[@]}"
+    ;;
+  check-draw)
+    preset=cpu
+    seed=${2:?check-draw needs a folder and the seed of its heads}
+    build
+    check_draw "${1:?}"
+    ;;
   compare)
     preset=cpu
     lanes=$jobs
@@ -237,5 +290,5 @@ case "$command" in
     build
     compare_models
     ;;
-  *) sed -n '2,35p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,46p' "$0" >&2; exit 2 ;;
 esac
