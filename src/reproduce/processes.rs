@@ -2,8 +2,8 @@
 //! small networks use a second core poorly (a step with 2 threads is 1.35–1.8× faster than with
 //! 1, not 2×), so on a CPU two processes of one thread each get more done than one process of
 //! two (issue 16). Each step is started once the steps it needs have finished, in plan order;
-//! a step's output goes to its log file, and the first failure stops the others (they resume
-//! on the next run).
+//! a step's output goes to its log file, whose last line is reported every minute, and the
+//! first failure stops the others (they resume on the next run).
 use super::grid::Scope;
 use super::steps::TrialStep;
 use crate::error::{Error, Result};
@@ -11,6 +11,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+/// How often the steps still running report their progress: the last line of each log (a step
+/// off a terminal writes a progress line every 30 s).
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 struct Running {
     step: TrialStep,
@@ -32,6 +36,7 @@ pub fn run_steps(
     let mut waiting: Vec<TrialStep> = plan.to_vec();
     let mut finished: Vec<TrialStep> = Vec::new();
     let mut running: Vec<Running> = Vec::new();
+    let mut reported = Instant::now();
     loop {
         while running.len() < jobs {
             let ready = waiting.iter().position(|s| {
@@ -56,6 +61,12 @@ pub fn run_steps(
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));
+        if reported.elapsed() >= PROGRESS_EVERY {
+            for r in &running {
+                eprintln!("{}: {}", r.step.name(), last_line(&r.log));
+            }
+            reported = Instant::now();
+        }
         let mut index = 0;
         while index < running.len() {
             let status = match running[index].child.try_wait() {
@@ -123,7 +134,7 @@ fn stop(running: Vec<Running>, error: Error) -> Error {
     error
 }
 
-/// The last non-empty line of a log: the failed step's error message.
+/// The last non-empty line of a log: a running step's progress, a failed step's error.
 fn last_line(log: &Path) -> String {
     std::fs::read_to_string(log)
         .unwrap_or_default()
