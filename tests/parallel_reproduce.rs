@@ -1,7 +1,8 @@
-//! A reproduction whose steps run in two processes at once gives exactly the results of the
-//! same steps run one after the other in one process (both with one thread, on this CPU):
-//! every step draws its random numbers from the trial's seed alone.
+//! Steps run in processes of their own, two at once, give exactly the results of the same steps
+//! run one after the other in one process (both with one thread, on this CPU): every step draws
+//! its random numbers from the trial's seed alone.
 use common::tiny;
+use std::path::Path;
 use std::process::Command;
 use tch::Device;
 use wcmi::nn::critic::CriticKind;
@@ -50,12 +51,32 @@ fn step_process() {
     run_step(&tiny(), &config(), out.as_ref(), &step, Device::Cpu).unwrap();
 }
 
+/// Copies the folder `from` to `to`, recursively.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn steps_in_two_processes_give_the_results_of_one_process() {
     tch::set_num_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     let sequential = reproduce(&tiny(), &config(), &one, Device::Cpu).unwrap();
+    // The second folder lacks the DIM encoder (so also its vulnerability) and the worst-case
+    // encoder's robust head: those three steps run again, in processes of their own.
+    copy_folder(&one, &two);
+    for redo in ["encoder-dim", "worst-case-mlp-adversarial"] {
+        std::fs::remove_dir_all(two.join("trial-0").join(redo)).unwrap();
+    }
     let program = std::env::current_exe().unwrap();
     let command = |step: &TrialStep| {
         let mut c = Command::new(&program);
@@ -71,6 +92,7 @@ fn steps_in_two_processes_give_the_results_of_one_process() {
         c
     };
     let parallel = reproduce_in_processes(&config(), &two, 2, &command).unwrap();
+    assert!(two.join("trial-0/encoder-dim/model.safetensors").is_file());
     assert_eq!(sequential.cells.len(), 3);
     assert_eq!(sequential.representations.len(), 2);
     for (a, b) in sequential.cells.iter().zip(&parallel.cells) {
