@@ -15,9 +15,10 @@ pub struct JobArgs {
     /// least 2 threads, else 1).
     #[arg(long, value_parser = positive, allow_hyphen_values = true)]
     pub jobs: Option<usize>,
-    /// Run one step of the reproduction alone (e.g. `trial-0/worst-case-mlp-adversarial`;
-    /// `logs/` in the folder lists them), with the steps it needs unless they finished: what
-    /// each --jobs process runs.
+    /// Run one step of the reproduction alone, with the steps it needs unless they finished:
+    /// what each --jobs process runs. `trial-T/` and an encoder's or a cell's folder name
+    /// (`trial-0/encoder-dim`, `trial-0/worst-case-mlp-adversarial`) or
+    /// `vulnerability-<representation>`.
     #[arg(long, conflicts_with = "jobs")]
     pub step: Option<String>,
 }

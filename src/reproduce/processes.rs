@@ -1,7 +1,7 @@
 //! Running a reproduction's steps in several processes at once. libtorch's kernels on these
-//! small networks use a second core poorly (a step with 2 threads is 1.35–1.8× faster than with
-//! 1, not 2×), so on a CPU two processes of one thread each get more done than one process of
-//! two (issue 16). Each step is started once the steps it needs have finished, in plan order;
+//! small networks use a second core poorly (the demo's worst-case encoder: 99 images/s with 2
+//! threads, 80 with 1), so on a CPU two processes of one thread each get more done than one
+//! process of two (issue 16). Each step is started once the steps it needs have finished, in plan order;
 //! a step's output goes to its log file, whose last line is reported every minute, and the
 //! first failure stops the others (they resume on the next run).
 use super::grid::Scope;
