@@ -18,8 +18,9 @@
 #                                                  a lever on the worst-case objective's
 #                                                  stability (issue 13): the random-start
 #                                                  worst-case encoder at the cpu preset with
-#                                                  FLAGS (e.g. '--lr 3e-4'), then the check of
-#                                                  its draw (below), per seed (default 1)
+#                                                  FLAGS (e.g. '--lr 3e-4'), the check of its
+#                                                  draw (below), then its robust MLP head (PGD
+#                                                  and strong suite), per seed (default 1)
 #   scripts/readme-figures.sh check-draw DIR SEED  the check of an encoder's draw in DIR
 #                                                  (holding encoder-worst-case/): a standard
 #                                                  MLP head under PGD-10 and the strong suite,
@@ -198,7 +199,7 @@ check_draw() {
 }
 
 # lever_seed NAME SEED FLAG ...: one draw of the random-start worst-case encoder with a lever's
-# flags, and its check.
+# flags, its check, then its robust MLP head (the headline's cell, an hour more).
 lever_seed() {
   local name=$1
   seed=$2
@@ -206,6 +207,7 @@ lever_seed() {
   local dir=$root/$preset/lever-$name/mnist-seed$seed
   encoder "$dir" worst-case --random-start true "$@"
   check_draw "$dir"
+  head "$dir" worst-case-mlp-adversarial "$dir/encoder-worst-case/model.safetensors" mlp adversarial
 }
 
 # compare_models: the models of the README's comparison, then the comparison.
