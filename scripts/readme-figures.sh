@@ -2,14 +2,18 @@
 # Reruns the measurements behind the README's figures with the README's own commands.
 #
 #   scripts/readme-figures.sh headline [SEED ...]  MNIST headline cells at the cpu preset
-#                                                  (default seeds 0 1 2), then their summary
+#                                                  (default seeds 0 1 2), then their summary;
+#                                                  WCMI_ENCODER_FLAGS adds flags to the
+#                                                  worst-case encoder's train-encoder
 #   scripts/readme-figures.sh fast                 the same cells at the quick preset, seed 0:
 #                                                  a check of the script in minutes, not a result
 #   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
 #   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
-#                                                  the worst-case encoder's PGD from the image
-#                                                  (the paper's) against a random start: encoder,
+#                                                  the worst-case encoder's coarse PGD (5 steps
+#                                                  of 0.15, the cpu preset's before issue 13)
+#                                                  from the image (the paper's) against a
+#                                                  random start: encoder,
 #                                                  robust MLP head, strong suite and PGD-100
 #                                                  (first 500 at the demo preset, else 1,000)
 #                                                  per seed
@@ -42,7 +46,9 @@
 # (`evaluate --attack autoattack`, with its gradient-masking flags).
 # Every step resumes or is skipped when its result exists, so rerunning completes a folder.
 #
-# Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_JOBS (processes at once,
+# Environment: WCMI_FIGURES (output root, default runs/readme), WCMI_ENCODER_FLAGS (headline only;
+# e.g. '--random-start false --steps 5 --step-size 0.15', the cpu preset's encoder PGD before
+# issue 13's change, for the README's earlier headline table), WCMI_JOBS (processes at once,
 # default 2: seeds side by side, and a seed's cells in two lanes when there are fewer seeds than
 # jobs), WCMI_THREADS (libtorch threads per process, default 1: split the cores).
 set -euo pipefail
@@ -50,6 +56,9 @@ cd "$(dirname "$0")/.."
 root=${WCMI_FIGURES:-runs/readme}
 jobs=${WCMI_JOBS:-2}
 threads=${WCMI_THREADS:-1}
+encoder_flags=${WCMI_ENCODER_FLAGS:-}
+# The cpu preset's worst-case PGD before issue 13 (5 steps of 0.15): the random-start experiments.
+coarse_pgd='--steps 5 --step-size 0.15'
 
 # Builds, then runs a copy of the binary named by its commit, so that a rebuild during a long
 # run cannot change the code half-way; the copy's name records which code measured what.
@@ -128,7 +137,7 @@ headline_seed() {
   seed=$1
   local dir=$root/$preset/mnist-seed$seed
   local wc=$dir/encoder-worst-case/model.safetensors dim=$dir/encoder-dim/model.safetensors
-  lanes "encoder $dir worst-case" \
+  lanes "encoder $dir worst-case $encoder_flags" \
     "encoder $dir dim; head $dir dim-mlp-adversarial $dim mlp adversarial"
   lanes "head $dir worst-case-mlp-standard $wc mlp standard
          head $dir worst-case-mlp-adversarial $wc mlp adversarial" \
@@ -150,7 +159,7 @@ headline() {
   [ "$lanes" -le 2 ] || lanes=2
   build
   export -f headline_seed head encoder autoattack lanes
-  export root preset threads wcmi lanes
+  export root preset threads wcmi lanes encoder_flags
   printf '%s\n' "${seeds[@]}" |
     xargs -P "$jobs" -I{} bash -c 'set -euo pipefail; headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
     || { echo "readme-figures: a seed failed; see $root/$preset/seed*.log" >&2; exit 1; }
@@ -163,7 +172,7 @@ random_start_seed() {
   local arm dir cmds=()
   for arm in false true; do
     dir=$root/$preset/random-start-$arm/mnist-seed$seed
-    cmds+=("encoder $dir worst-case --random-start $arm
+    cmds+=("encoder $dir worst-case --random-start $arm $coarse_pgd
             head $dir worst-case-mlp-adversarial $dir/encoder-worst-case/model.safetensors \
               mlp adversarial
             pgd100 $dir worst-case-mlp-adversarial")
@@ -292,5 +301,5 @@ case "$command" in
     build
     compare_models
     ;;
-  *) sed -n '2,46p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac

@@ -89,6 +89,10 @@ def main():
     parser.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     parser.add_argument("--flush-denormal", action="store_true",
                         help="torch.set_flush_denormal(True), as wcmi sets FTZ/DAZ")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time the steps under torch.profiler and report the share of "
+                             "the time in each operator (self time): how much of a step is "
+                             "the kernels both sides call, i.e. what no rewrite can remove")
     args = parser.parse_args()
     if args.flush_denormal:
         torch.set_flush_denormal(True)
@@ -133,11 +137,26 @@ def main():
     for _ in range(args.steps):
         step()
     elapsed = time.perf_counter() - start
-    print(json.dumps({
+    report = {
         "kind": args.kind,
         "ms_per_step": 1000 * elapsed / args.steps,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }))
+    }
+    if args.profile:
+        report["self_time_share"] = operator_shares(step, args.steps)
+    print(json.dumps(report))
+
+
+def operator_shares(step, steps, top=12):
+    """Share of the profiled steps' self CPU time per operator, largest first."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = sorted(((e.key, e.self_cpu_time_total / total) for e in events),
+                    key=lambda kv: -kv[1])
+    return {name: round(share, 4) for name, share in shares[:top]}
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ pub struct Args {
     pub threat: ThreatArgs,
     /// Start the PGD of the worst-case objective and of the per-epoch validation worst-case Î
     /// at a random point of the ball instead of the image (the paper's code starts at the
-    /// image) [default: false].
+    /// image) [default: the preset's: true for cpu, false otherwise].
     #[arg(long, action = clap::ArgAction::Set)]
     pub random_start: Option<bool>,
     #[command(flatten)]
@@ -46,8 +46,8 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let preset = args.run.preset.settings();
     let attack = args.threat.training_config(
         args.dataset,
-        args.random_start.unwrap_or(false),
-        preset.train_pgd_steps,
+        args.random_start.unwrap_or(preset.encoder_random_start()),
+        preset.encoder_pgd_steps(),
     )?;
     let mut config = EncoderConfig::from_preset(args.objective, &preset, attack, global.seed);
     config.bound = args.bound.unwrap_or(config.bound);

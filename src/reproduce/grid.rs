@@ -206,7 +206,13 @@ impl GridSettings {
 
     /// The settings of a label-free encoder.
     pub fn encoder_config(&self, objective: EncoderObjective) -> EncoderConfig {
-        let attack = training_attack(self.attack, self.preset.train_pgd_steps);
+        let attack = training_attack(
+            AttackConfig {
+                random_start: self.preset.encoder_random_start(),
+                ..self.attack
+            },
+            self.preset.encoder_pgd_steps(),
+        );
         EncoderConfig::from_preset(objective, &self.preset, attack, self.seed)
     }
 }
@@ -246,6 +252,22 @@ mod tests {
         assert!(headline
             .iter()
             .all(|c| Scope::Headline.trained_with(c).is_none()));
+    }
+
+    #[test]
+    fn the_cpu_grid_trains_the_worst_case_encoder_with_the_papers_pgd_and_heads_with_five_steps() {
+        let grid = GridSettings {
+            dataset: DatasetName::Mnist,
+            preset: crate::train::preset::Preset::Cpu.settings(),
+            attack: AttackConfig::linf(0.3, 10, 0.1),
+            seed: 0,
+        };
+        let encoder = grid.encoder_config(EncoderObjective::WorstCase).attack;
+        assert_eq!((encoder.steps, encoder.step_size), (10, 0.1));
+        assert!(encoder.random_start);
+        let heads = grid.training_attack();
+        assert_eq!((heads.steps, heads.step_size), (5, 0.15));
+        assert!(heads.random_start);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
 use wcmi::reproduce::{grid::Scope, ReproduceConfig};
-use wcmi::train::preset::{Preset, PresetSettings};
+use wcmi::train::preset::{EncoderPgd, Preset, PresetSettings};
 
 /// 600 training and 300 test images of ten noisy class templates.
 pub fn tiny() -> Dataset {
@@ -28,6 +28,7 @@ pub fn config() -> ReproduceConfig {
             encoder_bound: Bound::Infonce,
             encoder_critic: CriticKind::GlobalCosine,
             train_pgd_steps: Some(1),
+            encoder_pgd: EncoderPgd::Training,
             train_limit: Some(400),
             lr: 1e-3,
             eval_limit: Some(100),
