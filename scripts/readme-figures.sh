@@ -254,52 +254,57 @@ compare_models() {
     --out "$a/vulnerability-torchscript.json"
 }
 
-command=${1:-}
-shift || true
-case "$command" in
-  headline) preset=cpu; mkdir -p "$root/$preset"; headline "$@" ;;
-  fast) preset=quick; mkdir -p "$root/$preset"; headline 0 ;;
-  bench)
-    build
-    for t in 1 2; do
-      "$wcmi" bench --threads "$t" \
-        --kinds supervised,supervised-adv,head-adv,dim-512,worst-case,pgd,pgd-script \
-        --steps 3 --warmup 1 --rounds 3 --out "$root/bench-$t.json"
-    done
-    ;;
-  summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
-  random-start)
-    preset=${1:?random-start needs a preset}
-    shift
-    mkdir -p "$root/$preset"
-    random_start "$@"
-    ;;
-  lever)
-    preset=cpu
-    name=${1:?lever needs a name}
-    flags=${2:?lever needs its flags}
-    shift 2
-    seeds=("$@")
-    [ ${#seeds[@]} -gt 0 ] || seeds=(1)
-    lanes=$jobs
-    [ "$lanes" -le 2 ] || lanes=2
-    build
-    cmds=()
-    for s in "${seeds[@]}"; do cmds+=("lever_seed $name $s $flags"); done
-    lanes "${cmds[@]}"
-    ;;
-  check-draw)
-    preset=cpu
-    seed=${2:?check-draw needs a folder and the seed of its heads}
-    build
-    check_draw "${1:?}"
-    ;;
-  compare)
-    preset=cpu
-    lanes=$jobs
-    [ "$lanes" -le 2 ] || lanes=2
-    build
-    compare_models
-    ;;
-  *) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
-esac
+# One compound command, read whole before it runs: bash reads a script as it goes, so an edit
+# of this file during an hours-long run would otherwise be executed from the wrong offset.
+{
+  command=${1:-}
+  shift || true
+  case "$command" in
+    headline) preset=cpu; mkdir -p "$root/$preset"; headline "$@" ;;
+    fast) preset=quick; mkdir -p "$root/$preset"; headline 0 ;;
+    bench)
+      build
+      for t in 1 2; do
+        "$wcmi" bench --threads "$t" \
+          --kinds supervised,supervised-adv,head-adv,dim-512,worst-case,pgd,pgd-script \
+          --steps 3 --warmup 1 --rounds 3 --out "$root/bench-$t.json"
+      done
+      ;;
+    summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
+    random-start)
+      preset=${1:?random-start needs a preset}
+      shift
+      mkdir -p "$root/$preset"
+      random_start "$@"
+      ;;
+    lever)
+      preset=cpu
+      name=${1:?lever needs a name}
+      flags=${2:?lever needs its flags}
+      shift 2
+      seeds=("$@")
+      [ ${#seeds[@]} -gt 0 ] || seeds=(1)
+      lanes=$jobs
+      [ "$lanes" -le 2 ] || lanes=2
+      build
+      cmds=()
+      for s in "${seeds[@]}"; do cmds+=("lever_seed $name $s $flags"); done
+      lanes "${cmds[@]}"
+      ;;
+    check-draw)
+      preset=cpu
+      seed=${2:?check-draw needs a folder and the seed of its heads}
+      build
+      check_draw "${1:?}"
+      ;;
+    compare)
+      preset=cpu
+      lanes=$jobs
+      [ "$lanes" -le 2 ] || lanes=2
+      build
+      compare_models
+      ;;
+    *) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
+  esac
+  exit
+}
