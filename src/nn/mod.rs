@@ -95,11 +95,16 @@ impl ModelSpec {
         }
     }
 
+    /// A downstream head's encoder is trained elsewhere and stays fixed ("Downstream", SPEC §4).
+    fn has_frozen_encoder(&self) -> bool {
+        matches!(self, ModelSpec::EncoderHead { .. })
+    }
+
     /// Builds the network the spec describes in `vs`, its encoder frozen where the spec says
     /// it is (a downstream head's).
     pub fn build(&self, vs: &nn::VarStore) -> Network {
         let network = self.build_under(&vs.root());
-        if matches!(self, ModelSpec::EncoderHead { .. }) {
+        if self.has_frozen_encoder() {
             freeze(vs, "encoder.");
         }
         network
@@ -111,14 +116,8 @@ impl ModelSpec {
                 image_shape,
                 head,
                 num_classes,
-            } => Network::Classifier(EncoderClassifier::new(
-                vs,
-                image_shape,
-                head,
-                num_classes,
-                false,
-            )),
-            ModelSpec::EncoderHead {
+            }
+            | ModelSpec::EncoderHead {
                 image_shape,
                 head,
                 num_classes,
@@ -127,7 +126,7 @@ impl ModelSpec {
                 image_shape,
                 head,
                 num_classes,
-                true,
+                self.has_frozen_encoder(),
             )),
             ModelSpec::EncoderCritic {
                 image_shape,
