@@ -7,6 +7,9 @@
 #                                                  worst-case encoder's train-encoder
 #   scripts/readme-figures.sh fast                 the same cells at the quick preset, seed 0:
 #                                                  a check of the script in minutes, not a result
+#   scripts/readme-figures.sh fashion [SEED ...]   Fashion-MNIST at the cpu preset: the worst-case
+#                                                  encoder, its standard and robust MLP heads
+#                                                  (PGD and strong suite), per seed (default 0)
 #   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
 #   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
@@ -57,6 +60,8 @@ root=${WCMI_FIGURES:-runs/readme}
 jobs=${WCMI_JOBS:-2}
 threads=${WCMI_THREADS:-1}
 encoder_flags=${WCMI_ENCODER_FLAGS:-}
+# The dataset of encoders and heads (the `fashion` command sets fashion-mnist).
+dataset=mnist
 # The cpu preset's worst-case PGD before issue 13 (5 steps of 0.15): the random-start experiments.
 coarse_pgd='--steps 5 --step-size 0.15'
 
@@ -79,7 +84,7 @@ head() {
   local dir=$1 name=$2 encoder=$3 kind=$4 training=$5
   shift 5
   local out=$dir/$name
-  if [ ! -f "$out/eval-mnist.json" ]; then
+  if [ ! -f "$out/eval-$dataset.json" ]; then
     "$wcmi" train-head --encoder "$encoder" --head "$kind" --training "$training" "$@" \
       --preset "$preset" --seed "$seed" --threads "$threads" --out "$out" --resume
   fi
@@ -111,7 +116,7 @@ pgd100() {
 encoder() {
   local dir=$1 objective=$2
   shift 2
-  "$wcmi" train-encoder --dataset mnist --objective "$objective" --preset "$preset" "$@" \
+  "$wcmi" train-encoder --dataset "$dataset" --objective "$objective" --preset "$preset" "$@" \
     --seed "$seed" --threads "$threads" --out "$dir/encoder-$objective" --resume
 }
 
@@ -159,7 +164,7 @@ headline() {
   [ "$lanes" -le 2 ] || lanes=2
   build
   export -f headline_seed head encoder autoattack lanes
-  export root preset threads wcmi lanes encoder_flags
+  export root preset threads wcmi lanes encoder_flags dataset
   printf '%s\n' "${seeds[@]}" |
     xargs -P "$jobs" -I{} bash -c 'set -euo pipefail; headline_seed {} > "$root/$preset/seed{}.log" 2>&1' \
     || { echo "readme-figures: a seed failed; see $root/$preset/seed*.log" >&2; exit 1; }
@@ -207,16 +212,41 @@ check_draw() {
       --critic global-cosine --threads "$threads" --out "$dir/vulnerability-cosine.json"
 }
 
-# lever_seed NAME SEED FLAG ...: one draw of the random-start worst-case encoder with a lever's
+# lever_seed NAME 'FLAGS' SEED: one draw of the random-start worst-case encoder with a lever's
 # flags, its check, then its robust MLP head (the headline's cell, an hour more).
 lever_seed() {
-  local name=$1
-  seed=$2
-  shift 2
+  local name=$1 flags=$2
+  seed=$3
   local dir=$root/$preset/lever-$name/mnist-seed$seed
-  encoder "$dir" worst-case --random-start true "$@"
+  # Unquoted: the lever's flags split into words.
+  encoder "$dir" worst-case --random-start true $flags
   check_draw "$dir"
   head "$dir" worst-case-mlp-adversarial "$dir/encoder-worst-case/model.safetensors" mlp adversarial
+}
+
+# fashion_seed SEED: the headline's worst-case MLP cells on Fashion-MNIST, under
+# $root/$preset/fashion-mnist-seed$SEED.
+fashion_seed() {
+  seed=$1
+  local dir=$root/$preset/fashion-mnist-seed$seed
+  local wc=$dir/encoder-worst-case/model.safetensors
+  encoder "$dir" worst-case
+  head "$dir" worst-case-mlp-standard "$wc" mlp standard
+  head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial
+}
+
+# seeds_in_lanes DEFAULT CMD [SEED ...]: CMD SEED for each seed (DEFAULT when none is given),
+# side by side in up to $jobs (at most two) lanes, after the build.
+seeds_in_lanes() {
+  local default=$1 cmd=$2
+  shift 2
+  local seeds=("$@") s cmds=()
+  [ ${#seeds[@]} -gt 0 ] || seeds=("$default")
+  lanes=$jobs
+  [ "$lanes" -le 2 ] || lanes=2
+  build
+  for s in "${seeds[@]}"; do cmds+=("$cmd $s"); done
+  lanes "${cmds[@]}"
 }
 
 # compare_models: the models of the README's comparison, then the comparison.
@@ -277,19 +307,17 @@ compare_models() {
       mkdir -p "$root/$preset"
       random_start "$@"
       ;;
+    fashion)
+      preset=cpu
+      dataset=fashion-mnist
+      seeds_in_lanes 0 fashion_seed "$@"
+      ;;
     lever)
       preset=cpu
       name=${1:?lever needs a name}
       flags=${2:?lever needs its flags}
       shift 2
-      seeds=("$@")
-      [ ${#seeds[@]} -gt 0 ] || seeds=(1)
-      lanes=$jobs
-      [ "$lanes" -le 2 ] || lanes=2
-      build
-      cmds=()
-      for s in "${seeds[@]}"; do cmds+=("lever_seed $name $s $flags"); done
-      lanes "${cmds[@]}"
+      seeds_in_lanes 1 "lever_seed $name '$flags'" "$@"
       ;;
     check-draw)
       preset=cpu
