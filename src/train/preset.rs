@@ -72,7 +72,7 @@ pub struct PresetSettings {
 /// Which PGD the worst-case objective maximises MI against (SPEC §5 trains it with the dataset's
 /// PGD). At the `cpu` preset the coarse 5-step PGD from the image gave robust encoders for some
 /// seeds and broken ones for others; the dataset's 10 steps of 0.1 from a random start gave a
-/// robust encoder for each of the three seeds measured (README, issue 13).
+/// robust encoder in each of the four draws measured (README, issue 13).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncoderPgd {
