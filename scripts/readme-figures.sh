@@ -9,7 +9,8 @@
 #                                                  a check of the script in minutes, not a result
 #   scripts/readme-figures.sh fashion [SEED ...]   Fashion-MNIST at the cpu preset: the worst-case
 #                                                  encoder, its standard and robust MLP heads
-#                                                  (PGD and strong suite), per seed (default 0)
+#                                                  (PGD, strong suite, AutoAttack), per seed
+#                                                  (default 0)
 #   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
 #   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
@@ -224,7 +225,7 @@ lever_seed() {
   head "$dir" worst-case-mlp-adversarial "$dir/encoder-worst-case/model.safetensors" mlp adversarial
 }
 
-# fashion_seed SEED: the headline's worst-case MLP cells on Fashion-MNIST, under
+# fashion_seed SEED: the headline's worst-case MLP cells on Fashion-MNIST, with AutoAttack, under
 # $root/$preset/fashion-mnist-seed$SEED.
 fashion_seed() {
   seed=$1
@@ -233,6 +234,8 @@ fashion_seed() {
   encoder "$dir" worst-case
   head "$dir" worst-case-mlp-standard "$wc" mlp standard
   head "$dir" worst-case-mlp-adversarial "$wc" mlp adversarial
+  autoattack "$dir" worst-case-mlp-standard
+  autoattack "$dir" worst-case-mlp-adversarial
 }
 
 # seeds_in_lanes DEFAULT CMD [SEED ...]: CMD SEED for each seed (DEFAULT when none is given),

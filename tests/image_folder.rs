@@ -301,7 +301,10 @@ fn compare_measures_models_side_by_side_and_resumes() {
     assert_eq!(a.evaluation.examples, 10);
     assert_eq!(a.evaluation.natural_accuracy, b.evaluation.natural_accuracy);
     assert_eq!(a.evaluation.suite_accuracy, b.evaluation.suite_accuracy);
-    assert!(a.evaluation.suite_accuracy <= a.evaluation.pgd_accuracy);
+    // AutoAttack (the default suite) holds no PGD stage, so only natural accuracy bounds it on
+    // every CPU; the suite's stages are compared with each other in `eval::robustness`.
+    assert!(a.evaluation.suite_accuracy <= a.evaluation.natural_accuracy);
+    assert!(a.evaluation.pgd_accuracy <= a.evaluation.natural_accuracy);
     for plot in ["fig1-vulnerability-gap", "fig2-mi-bound"] {
         for ext in ["png", "svg"] {
             assert!(
