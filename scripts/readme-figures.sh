@@ -12,7 +12,9 @@
 #                                                  (PGD, strong suite, AutoAttack), per seed
 #                                                  (default 0)
 #   scripts/readme-figures.sh bench                the speed table (1 and 2 threads)
-#   scripts/readme-figures.sh summary DIR          mean ± std of a headline folder
+#   scripts/readme-figures.sh summary DIR [DATASET]
+#                                                  mean ± std of a headline folder's seeds
+#                                                  (mnist-seed*, or DATASET-seed*)
 #   scripts/readme-figures.sh random-start PRESET [SEED ...]
 #                                                  the worst-case encoder's coarse PGD (5 steps
 #                                                  of 0.15, the cpu preset's before issue 13)
@@ -303,7 +305,7 @@ compare_models() {
           --steps 3 --warmup 1 --rounds 3 --out "$root/bench-$t.json"
       done
       ;;
-    summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ;;
+    summary) python3 scripts/summarise_headline.py "${1:?summary needs a folder}" ${2:+"$2"} ;;
     random-start)
       preset=${1:?random-start needs a preset}
       shift
@@ -314,6 +316,7 @@ compare_models() {
       preset=cpu
       dataset=fashion-mnist
       seeds_in_lanes 0 fashion_seed "$@"
+      python3 scripts/summarise_headline.py "$root/$preset" fashion-mnist
       ;;
     lever)
       preset=cpu
