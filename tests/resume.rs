@@ -215,6 +215,21 @@ fn step_process() {
     run_step(&tiny(), &config(), out.as_ref(), &step, Device::Cpu).unwrap();
 }
 
+/// Every step log under `dir`, each after its path: what a failed step process printed.
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out += &logs(&path);
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            out += &format!("--- {}\n{text}\n", path.display());
+        }
+    }
+    out
+}
+
 /// Copies the folder `from` to `to`, recursively.
 fn copy_folder(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -256,7 +271,8 @@ fn steps_in_two_processes_give_the_results_of_one_process() {
         .env(OUT, &two);
         c
     };
-    let parallel = reproduce_in_processes(&config(), &two, 2, &command).unwrap();
+    let parallel = reproduce_in_processes(&config(), &two, 2, &command)
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(&two.join("logs"))));
     assert!(two.join("trial-0/encoder-dim/model.safetensors").is_file());
     assert_eq!(sequential.cells.len(), 3);
     assert_eq!(sequential.representations.len(), 2);

@@ -31,7 +31,7 @@ use crate::nn::critic::CriticKind;
 use crate::report::cache::{cached, claim_folder, read_result};
 use crate::seed::{self, Stream};
 use crate::train::preset::{Preset, PresetSettings};
-use crate::train::{classifier, encoder};
+use crate::train::{classifier, encoder, run};
 use folder::{Measured, ReproductionFolder, TrialFolder};
 use grid::{Cell, GridSettings, Representation, Scope};
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,9 @@ impl<'a> Trial<'a> {
             .expect("only label-free representations have an encoder");
         let config = self.grid.encoder_config(objective);
         let dir = self.folder.encoder(representation);
+        if run::finished(&dir, config.run.epochs) {
+            return Ok(());
+        }
         eprintln!("trial {}: encoder {}", self.trial, representation.name());
         encoder::train(self.data, &config, &dir, true, self.device).map(drop)
     }

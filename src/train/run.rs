@@ -113,6 +113,17 @@ impl RunFiles {
     }
 }
 
+/// Whether the run in `out_dir` has finished `epochs` epochs, as its state checkpoint's sidecar
+/// records (written after the checkpoint). Read without the run's lock: steps of a reproduction
+/// in separate processes that need one finished encoder would otherwise collide on that lock.
+pub fn finished(out_dir: &Path, epochs: usize) -> bool {
+    let sidecar = checkpoint::sidecar_path(&RunFiles::new(out_dir).resume);
+    std::fs::read_to_string(sidecar)
+        .ok()
+        .and_then(|text| serde_json::from_str::<CheckpointInfo>(&text).ok())
+        .is_some_and(|info| info.epoch >= epochs)
+}
+
 /// Where a run stands: epochs done and the best validation score so far.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
