@@ -1,6 +1,6 @@
 //! `reproduce` on tiny synthetic data: the whole grid, its outputs, and a rerun that recomputes
 //! only what an interruption left unfinished.
-use common::{config, tiny};
+use common::{config, files_under, tiny};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -13,24 +13,18 @@ mod common;
 
 /// Modification times of every result and checkpoint under `dir`.
 fn stamps(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
+    files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            path.extension()
                 .is_some_and(|e| e == "json" || e == "safetensors")
                 && path.file_name().is_some_and(|n| n != "results.json")
-            {
-                let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-                out.insert(path, modified);
-            }
-        }
-    }
-    out
+        })
+        .map(|path| {
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+            (path, modified)
+        })
+        .collect()
 }
 
 #[test]
@@ -42,11 +36,11 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
     let first = reproduce(&data, &config(), &out, Device::Cpu).unwrap();
     assert_eq!(first.cells.len(), 16);
     assert_eq!(first.representations.len(), 6);
+    // The strong suites run on a prefix of the evaluated images, so an image that survives them
+    // is one of the naturally correct ones: compare counts, not accuracies of two sets.
+    let correct = |accuracy: f64, examples: usize| (accuracy * examples as f64).round();
     for cell in &first.cells {
         assert!(cell.adversarial_accuracy <= cell.natural_accuracy);
-        // The strong suites run on a prefix of the evaluated images, so an image that survives
-        // them is one of the naturally correct ones: compare counts, not accuracies of two sets.
-        let correct = |accuracy: f64, examples: usize| (accuracy * examples as f64).round();
         let natural = correct(cell.natural_accuracy, cell.examples);
         assert!(cell.strong_examples <= cell.examples, "{cell:?}");
         let strong = correct(cell.strong_accuracy.unwrap(), cell.strong_examples);

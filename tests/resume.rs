@@ -3,7 +3,7 @@
 //! a reproduction's steps run in processes of their own, two at once, give exactly the results
 //! of the same steps run one after the other in one process (both with one thread, on this
 //! CPU): every step draws its random numbers from the trial's seed alone.
-use common::tiny;
+use common::{files_under, tiny};
 use std::path::Path;
 use std::process::Command;
 use tch::Device;
@@ -217,17 +217,13 @@ fn step_process() {
 
 /// Every step log under `dir`, each after its path: what a failed step process printed.
 fn logs(dir: &Path) -> String {
-    let mut out = String::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out += &logs(&path);
-        } else {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            out += &format!("--- {}\n{text}\n", path.display());
-        }
-    }
-    out
+    files_under(dir)
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            format!("--- {}\n{text}\n", path.display())
+        })
+        .collect()
 }
 
 /// Copies the folder `from` to `to`, recursively.

@@ -1,5 +1,6 @@
-//! What the reproduction tests share: a tiny synthetic MNIST stand-in and a grid of one epoch
-//! on it.
+//! What the reproduction tests share: a tiny synthetic MNIST stand-in, a grid of one epoch
+//! on it, and a walk over the files a run wrote.
+use std::path::{Path, PathBuf};
 use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
@@ -45,4 +46,21 @@ pub fn config() -> ReproduceConfig {
         synthetic_data: false,
         scope: Scope::Grid,
     }
+}
+
+/// Every file under `dir`, at any depth (none when `dir` cannot be read).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
