@@ -142,17 +142,23 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     let mut rows = vec![vec![
         "natural".to_string(),
         format!("{:.2}", 100.0 * report.natural_accuracy),
+        String::new(),
     ]];
-    rows.extend(
-        report
-            .attacks
-            .iter()
-            .map(|a| vec![a.attack.clone(), format!("{:.2}", 100.0 * a.accuracy)]),
-    );
+    rows.extend(report.attacks.iter().map(|a| {
+        vec![
+            a.attack.clone(),
+            format!("{:.2}", 100.0 * a.accuracy),
+            format!("{:.1}", a.seconds),
+        ]
+    }));
     if report.attacks.len() > 1 {
         rows.push(vec![
             "worst case".to_string(),
             format!("{:.2}", 100.0 * report.worst_case_accuracy),
+            format!(
+                "{:.1}",
+                report.attacks.iter().map(|a| a.seconds).sum::<f64>()
+            ),
         ]);
     }
     let threat = attacks.first().map_or(String::new(), |a| {
@@ -168,7 +174,7 @@ pub fn run(args: Args, global: &GlobalArgs, device: Device) -> anyhow::Result<()
     } else {
         "accuracy %"
     };
-    print!("{}", table::markdown(&["attack", column], &rows));
+    print!("{}", table::markdown(&["attack", column, "seconds"], &rows));
     let out = args
         .out
         .clone()

@@ -5,6 +5,7 @@ use crate::data::{batches::epoch_batches, LabelledImages};
 use crate::error::Result;
 use crate::report::progress;
 use serde::Serialize;
+use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
@@ -13,6 +14,9 @@ pub struct AttackAccuracy {
     pub attack: String,
     pub settings: ClassifierAttack,
     pub accuracy: f64,
+    /// Wall seconds spent in this attack over all batches: where an evaluation's time goes
+    /// (AutoAttack's reference prints the same per attack).
+    pub seconds: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -62,6 +66,25 @@ fn count(mask: &Tensor) -> i64 {
     mask.sum(Kind::Int64).int64_value(&[])
 }
 
+/// Each attack's accuracy (`survived` of `n` images) and its time.
+fn accuracies(
+    attacks: &[ClassifierAttack],
+    survived: &[i64],
+    seconds: &[f64],
+    n: usize,
+) -> Vec<AttackAccuracy> {
+    attacks
+        .iter()
+        .zip(survived.iter().zip(seconds))
+        .map(|(a, (&k, &seconds))| AttackAccuracy {
+            attack: a.label(),
+            settings: *a,
+            accuracy: k as f64 / n.max(1) as f64,
+            seconds,
+        })
+        .collect()
+}
+
 /// Evaluates `model` on `indices` of `data` (all when `None`).
 pub fn evaluate(
     model: &dyn ModuleT,
@@ -75,16 +98,19 @@ pub fn evaluate(
     let bar = progress::bar(batches.len(), "evaluating".to_string());
     let mut natural = 0;
     let mut survived = vec![0i64; attacks.len()];
+    let mut seconds = vec![0f64; attacks.len()];
     let mut worst = 0;
     for index in &batches {
         let (x, y) = data.batch(index);
         let clean = correct_mask(model, &x, &y);
         natural += count(&clean);
         let mut robust = clean.shallow_clone();
-        for (attack, survived) in attacks.iter().zip(&mut survived) {
+        for ((attack, survived), seconds) in attacks.iter().zip(&mut survived).zip(&mut seconds) {
+            let started = Instant::now();
             let x_adv = attack.perturb(model, &x, &y)?;
             let correct = correct_mask(model, &x_adv, &y);
             *survived += count(&correct);
+            *seconds += started.elapsed().as_secs_f64();
             robust = robust.logical_and(&correct);
         }
         worst += count(&robust);
@@ -97,15 +123,7 @@ pub fn evaluate(
         examples: n,
         natural_accuracy: fraction(natural),
         cascade: false,
-        attacks: attacks
-            .iter()
-            .zip(survived)
-            .map(|(a, k)| AttackAccuracy {
-                attack: a.label(),
-                settings: *a,
-                accuracy: fraction(k),
-            })
-            .collect(),
+        attacks: accuracies(attacks, &survived, &seconds, n),
         worst_case_accuracy: fraction(if attacks.is_empty() { natural } else { worst }),
         samples: Vec::new(),
     })
@@ -126,6 +144,7 @@ pub fn cascade(
     let bar = progress::bar(batches.len(), "cascade evaluation".to_string());
     let mut natural = 0;
     let mut survived = vec![0i64; attacks.len()];
+    let mut seconds = vec![0f64; attacks.len()];
     let mut samples = Vec::with_capacity(indices.len());
     for index in &batches {
         let (x, y) = data.batch(index);
@@ -144,7 +163,8 @@ pub fn cascade(
                 adversarial_prediction: None,
             })
             .collect();
-        for (attack, survived) in attacks.iter().zip(&mut survived) {
+        for ((attack, survived), seconds) in attacks.iter().zip(&mut survived).zip(&mut seconds) {
+            let started = Instant::now();
             let alive = robust.nonzero().squeeze_dim(1);
             if alive.size()[0] > 0 {
                 let (xa, ya) = (x.index_select(0, &alive), y.index_select(0, &alive));
@@ -163,6 +183,7 @@ pub fn cascade(
                 robust = robust.index_put(&[Some(alive)], &held, false);
             }
             *survived += count(&robust);
+            *seconds += started.elapsed().as_secs_f64();
         }
         samples.extend(outcomes);
         bar.inc(1);
@@ -173,15 +194,7 @@ pub fn cascade(
         examples: indices.len(),
         natural_accuracy: fraction(natural),
         cascade: true,
-        attacks: attacks
-            .iter()
-            .zip(&survived)
-            .map(|(a, &k)| AttackAccuracy {
-                attack: a.label(),
-                settings: *a,
-                accuracy: fraction(k),
-            })
-            .collect(),
+        attacks: accuracies(attacks, &survived, &seconds, indices.len()),
         worst_case_accuracy: fraction(survived.last().copied().unwrap_or(natural)),
         samples,
     })
@@ -229,6 +242,10 @@ mod tests {
                 attack.attack
             );
             assert!(attack.accuracy <= report.natural_accuracy);
+            assert!(
+                attack.seconds > 0.0 && attack.seconds.is_finite(),
+                "{attack:?}"
+            );
         }
         let zero = AttackConfig::linf(0.0, 3, 0.02);
         let report = evaluate(

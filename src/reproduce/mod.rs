@@ -229,7 +229,10 @@ impl<'a> Trial<'a> {
                 Some(twin) => {
                     let trained = twin.config(&self.grid, encoder.map(Path::to_path_buf));
                     let twin_dir = self.folder.cell(&twin);
-                    classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
+                    // Normally finished by its own step; not reopened then (as for encoders).
+                    if !run::finished(&twin_dir, trained.run.epochs) {
+                        classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
+                    }
                     classifier::keep_last_of(&config, &trained, &twin_dir, &dir)?
                 }
                 None => classifier::train(self.data, &config, &dir, true, self.device)?,
