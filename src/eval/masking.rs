@@ -23,9 +23,10 @@ pub const SANITY_TOLERANCE: f64 = 0.005;
 /// README's broken draws (PGD-10 53.5 %, the strong suite 4.9 %).
 pub const FIRST_ATTACK_TOLERANCE: f64 = 0.10;
 
-/// Whether an accuracy difference is more than `tolerance`. Accuracies are fractions of whole
-/// images, so a difference of exactly the tolerance (2 images of 1,000 for Square's 0.2
-/// points) can come out a rounding error above it; that is not more.
+/// Whether an accuracy difference is more than `tolerance`, as every check states its rule.
+/// Accuracies are fractions of whole images, so a difference of exactly the tolerance (2
+/// images of 1,000 for Square's 0.2 points) can come out a rounding error above it; that is
+/// not more.
 fn exceeds(difference: f64, tolerance: f64) -> bool {
     difference > tolerance + 1e-9
 }
@@ -202,7 +203,7 @@ impl MaskingChecks {
         }
         if let Some(s) = &sanity {
             let (top, last) = *s.curve.last().expect("the curve has a point");
-            if last > s.chance + 0.1 {
+            if exceeds(last - s.chance, 0.1) {
                 flags.push(format!(
                     "at ε = {top:.3}, where every image can reach the same gray image, accuracy \
                      is {:.2} %, above the {:.2} % of the largest class: the attack is failing",
@@ -213,7 +214,7 @@ impl MaskingChecks {
             if let Some(w) = s
                 .curve
                 .windows(2)
-                .find(|w| w[1].1 > w[0].1 + SANITY_TOLERANCE)
+                .find(|w| exceeds(w[1].1 - w[0].1, SANITY_TOLERANCE))
             {
                 flags.push(format!(
                     "accuracy rose from {:.2} % at ε = {:.3} to {:.2} % at ε = {:.3}: a larger \
@@ -224,7 +225,7 @@ impl MaskingChecks {
                     w[1].0
                 ));
             }
-            if s.pgd_100 > s.pgd_10 + SANITY_TOLERANCE {
+            if exceeds(s.pgd_100 - s.pgd_10, SANITY_TOLERANCE) {
                 flags.push(format!(
                     "PGD-100 left {:.2} % accurate, more than PGD-10's {:.2} %: more iterations \
                      should not weaken the attack",

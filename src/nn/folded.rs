@@ -61,11 +61,7 @@ impl Affine {
 
 /// A k4s2p1 block: the convolution with its batch norm folded in, then ReLU.
 #[derive(Debug)]
-struct FoldedConv {
-    affine: Affine,
-    /// The weight as a `[C_out, C_in·k·k]` matrix, for the im2col path.
-    matrix: Tensor,
-}
+struct FoldedConv(Affine);
 
 impl FoldedConv {
     /// Input channels up to which a CPU convolution runs as im2col and one matrix product.
@@ -78,9 +74,7 @@ impl FoldedConv {
 
     fn new(block: &ConvBlock) -> Self {
         let (conv, bn) = (&block.conv, &block.bn);
-        let affine = Affine::folded(&conv.ws, conv.bs.as_ref(), bn);
-        let matrix = affine.weight.flatten(1, -1);
-        Self { affine, matrix }
+        Self(Affine::folded(&conv.ws, conv.bs.as_ref(), bn))
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -91,14 +85,14 @@ impl FoldedConv {
     /// The folded convolution, by oneDNN or as im2col and a matrix product (same function).
     fn convolve(&self, x: &Tensor, im2col: bool) -> Tensor {
         let (kernel, stride, padding) = (ConvBlock::KERNEL, ConvBlock::STRIDE, ConvBlock::PADDING);
-        let Affine { weight, bias } = &self.affine;
+        let Affine { weight, bias } = &self.0;
         if !im2col {
             return x.conv2d(weight, Some(bias), [stride; 2], [padding; 2], [1; 2], 1);
         }
         let size = x.size();
         let side = |n: i64| (n + 2 * padding - kernel) / stride + 1;
         let columns = x.im2col([kernel; 2], [1; 2], [padding; 2], [stride; 2]);
-        (self.matrix.matmul(&columns) + bias.view([1, -1, 1])).view([
+        (weight.flatten(1, -1).matmul(&columns) + bias.view([1, -1, 1])).view([
             size[0],
             -1,
             side(size[2]),
