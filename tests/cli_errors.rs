@@ -165,17 +165,19 @@ fn invalid_flags() {
         ],
         &["--out", "holds no reproduction"],
     );
-    fails_with(
-        &[
-            "reproduce",
-            "--dataset",
-            "mnist",
-            "--report-only",
-            "--mi-bound",
-            "dv",
-        ],
-        &["--report-only", "--mi-bound"],
-    );
+    for (flag, value) in [("--mi-bound", "dv"), ("--precision", "bf16")] {
+        fails_with(
+            &[
+                "reproduce",
+                "--dataset",
+                "mnist",
+                "--report-only",
+                flag,
+                value,
+            ],
+            &["--report-only", flag],
+        );
+    }
     for (flags, needles) in [
         (
             &["--jobs", "3", "--threads", "2"][..],

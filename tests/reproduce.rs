@@ -61,6 +61,9 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
     stand_in.config.synthetic_data = true;
     let markdown = report::markdown(&stand_in);
     assert!(markdown.contains("stand in") && !markdown.contains("[95.05]"));
+    assert!(!markdown.contains("bf16"));
+    stand_in.config.settings.precision = wcmi::precision::Precision::Bf16;
+    assert!(report::markdown(&stand_in).contains("preset, training steps in bf16,"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 5);
     for plot in ["fig1-vulnerability-gap", "fig2-mi-bound", "curves-encoders"] {

@@ -250,9 +250,10 @@ pub struct RunArgs {
     /// Continue from the output folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Arithmetic of the training steps: f32, or bf16 autocast (products in bf16, weights f32).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: crate::precision::Precision,
+    /// Arithmetic of the training steps: f32, or bf16 autocast (products in bf16, weights f32)
+    /// (default: the preset's).
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::precision::Precision>,
 }
 
 impl RunArgs {
@@ -270,7 +271,7 @@ impl RunArgs {
             lr: self.lr.unwrap_or(preset.lr),
             train_limit: self.train_limit.or(preset.train_limit),
             seed,
-            precision: self.precision,
+            precision: self.precision.unwrap_or(preset.precision),
             ..Default::default()
         }
     }

@@ -169,6 +169,7 @@ impl Cell {
             lr: s.lr,
             train_limit: s.train_limit,
             seed: grid.seed,
+            precision: s.precision,
             ..RunSettings::default()
         };
         ClassifierConfig::for_training(
@@ -268,6 +269,29 @@ mod tests {
         let heads = grid.training_attack();
         assert_eq!((heads.steps, heads.step_size), (5, 0.15));
         assert!(heads.random_start);
+    }
+
+    #[test]
+    fn the_presets_arithmetic_reaches_every_encoder_and_classifier_run() {
+        use crate::precision::Precision;
+        let mut preset = crate::train::preset::Preset::Cpu.settings();
+        preset.precision = Precision::Bf16;
+        let grid = GridSettings {
+            dataset: DatasetName::Mnist,
+            preset,
+            attack: AttackConfig::linf(0.3, 10, 0.1),
+            seed: 0,
+        };
+        for objective in [EncoderObjective::Dim, EncoderObjective::WorstCase] {
+            assert_eq!(
+                grid.encoder_config(objective).run.precision,
+                Precision::Bf16
+            );
+        }
+        for cell in cells() {
+            let encoder = cell.representation.objective().map(|_| PathBuf::from("e"));
+            assert_eq!(cell.config(&grid, encoder).run.precision, Precision::Bf16);
+        }
     }
 
     #[test]

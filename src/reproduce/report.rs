@@ -511,8 +511,13 @@ pub fn markdown(results: &Results) -> String {
     } else {
         ""
     };
+    let arithmetic = if c.settings.precision.is_f32() {
+        ""
+    } else {
+        ", training steps in bf16"
+    };
     format!(
-        "# {} ({} preset, {} trial(s), seeds from {})\n\n{stand_in}\
+        "# {} ({} preset{arithmetic}, {} trial(s), seeds from {})\n\n{stand_in}\
          Accuracy in % on the test set: natural, under the paper's PGD ({}), under the strong \
          suite and AutoAttack ({}). Measured mean ± std over trials; the paper's value in \
          brackets.\n\n{}\n{}\n\n\

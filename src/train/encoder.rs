@@ -97,6 +97,7 @@ impl EncoderConfig {
                 lr: preset.lr,
                 train_limit: preset.train_limit,
                 seed,
+                precision: preset.precision,
                 ..RunSettings::default()
             },
             attack,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use wcmi::data::{synthetic, Dataset, DatasetName};
 use wcmi::mi::Bound;
 use wcmi::nn::critic::CriticKind;
+use wcmi::precision::Precision;
 use wcmi::reproduce::{grid::Scope, ReproduceConfig};
 use wcmi::train::preset::{EncoderPgd, Preset, PresetSettings};
 
@@ -38,6 +39,7 @@ pub fn config() -> ReproduceConfig {
             mi_epochs: 1,
             mi_train_limit: 300,
             mi_test_batches: 2,
+            precision: Precision::F32,
         },
         trials: 1,
         seed: 0,
