@@ -47,7 +47,45 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         assert!(strong <= natural, "{cell:?}");
         let autoattack = correct(cell.autoattack_accuracy.unwrap(), cell.strong_examples);
         assert!(autoattack <= natural, "{cell:?}");
+        let p = cell.phases.expect("every new result times its phases");
+        let evaluation = [p.pgd, p.strong, p.autoattack];
+        assert!(p.training > 0.0, "{cell:?}");
+        assert!(
+            p.training + evaluation.iter().sum::<f64>() <= cell.seconds,
+            "{cell:?}"
+        );
+        // At one epoch every E.S. twin keeps its last: the standard head is the same weights,
+        // and takes the twin's evaluation instead of repeating it.
+        match Scope::Grid.trained_with(&cell.cell) {
+            Some(twin) => {
+                let twin = first.cells.iter().find(|r| r.cell == twin).unwrap();
+                assert_eq!(evaluation, [0.0; 3], "{cell:?}");
+                assert_eq!(
+                    (cell.natural_accuracy, cell.adversarial_accuracy),
+                    (twin.natural_accuracy, twin.adversarial_accuracy)
+                );
+                assert_eq!(
+                    (
+                        cell.strong_accuracy,
+                        cell.autoattack_accuracy,
+                        cell.kept_epoch
+                    ),
+                    (
+                        twin.strong_accuracy,
+                        twin.autoattack_accuracy,
+                        twin.kept_epoch
+                    )
+                );
+            }
+            None => assert!(evaluation.iter().all(|&s| s > 0.0), "{cell:?}"),
+        }
     }
+    let reused = first
+        .cells
+        .iter()
+        .filter(|r| Scope::Grid.trained_with(&r.cell).is_some())
+        .count();
+    assert_eq!(reused, 4, "the standard heads on the two encoders");
     assert!(out.join("plots/curves-heads-linear.png").is_file());
     let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(
@@ -66,6 +104,10 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
     assert!(report::markdown(&stand_in).contains("preset, training steps in bf16,"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 5);
+    assert!(
+        html.contains("<th>AutoAttack</th>"),
+        "the timings name each phase"
+    );
     for plot in ["fig1-vulnerability-gap", "fig2-mi-bound", "curves-encoders"] {
         for ext in ["png", "svg"] {
             assert!(out.join("plots").join(format!("{plot}.{ext}")).is_file());

@@ -105,6 +105,23 @@ pub struct CellResult {
     pub kept_epoch: usize,
     /// Training and evaluation time.
     pub seconds: f64,
+    /// Where those seconds went (the evaluation's 0 where it was the E.S. twin's, whose kept
+    /// epoch this cell's weights are); absent from results of commits before it was measured.
+    #[serde(default)]
+    pub phases: Option<PhaseSeconds>,
+}
+
+/// The seconds of a cell's phases: where a trial's time goes, per cell (issue 16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    /// Training the classifier, or copying the last epoch of its E.S. twin's run.
+    pub training: f64,
+    /// The paper's PGD on the evaluation images.
+    pub pgd: f64,
+    /// The strong suite and the zero-gradient check.
+    pub strong: f64,
+    /// AutoAttack's standard suite (0 when the preset leaves it out).
+    pub autoattack: f64,
 }
 
 /// The vulnerability of one representation (an encoder's, or a supervised model's 64-d layer).
@@ -233,9 +250,32 @@ impl<'a> Trial<'a> {
                     if !run::finished(&twin_dir, trained.run.epochs) {
                         classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
                     }
-                    classifier::keep_last_of(&config, &trained, &twin_dir, &dir)?
+                    let outcome = classifier::keep_last_of(&config, &trained, &twin_dir, &dir)?;
+                    // The twin kept its last epoch too: the same weights, already evaluated with
+                    // the same attack seeds, so its evaluation is this cell's (issue 16).
+                    let twin_result: Option<CellResult> =
+                        read_result(&self.folder.cell_result(&twin))?;
+                    if let Some(evaluated) =
+                        twin_result.filter(|r| r.kept_epoch == outcome.best_epoch)
+                    {
+                        let seconds = started.elapsed().as_secs_f64();
+                        return Ok(CellResult {
+                            cell: *cell,
+                            seconds,
+                            phases: Some(PhaseSeconds {
+                                training: seconds,
+                                ..PhaseSeconds::default()
+                            }),
+                            ..evaluated
+                        });
+                    }
+                    outcome
                 }
                 None => classifier::train(self.data, &config, &dir, true, self.device)?,
+            };
+            let mut phases = PhaseSeconds {
+                training: started.elapsed().as_secs_f64(),
+                ..PhaseSeconds::default()
             };
             // The attacks' random starts and searches draw from the trial's seed alone, not
             // from whatever ran before in this process.
@@ -248,13 +288,19 @@ impl<'a> Trial<'a> {
                 config: self.grid.attack,
             };
             let indices = self.evaluation_indices(self.grid.preset.eval_limit);
+            let phase = Instant::now();
             let report = evaluate(model, &self.data.test, Some(&indices), 500, &[pgd])?;
+            phases.pgd = phase.elapsed().as_secs_f64();
             let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
             let (strong_accuracy, autoattack_accuracy, masking_flags) = if strong.is_empty() {
                 (None, None, Vec::new())
             } else {
+                let phase = Instant::now();
                 let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
                 let strong_report = cascade(model, &self.data.test, &strong, 500, &suite)?;
+                let zero = zero_gradient_images(model, &self.data.test, &strong, 500)?;
+                phases.strong = phase.elapsed().as_secs_f64();
+                let phase = Instant::now();
                 let autoattack = if self.grid.preset.autoattack {
                     let suite =
                         autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
@@ -262,7 +308,7 @@ impl<'a> Trial<'a> {
                 } else {
                     None
                 };
-                let zero = zero_gradient_images(model, &self.data.test, &strong, 500)?;
+                phases.autoattack = phase.elapsed().as_secs_f64();
                 (
                     Some(strong_report.worst_case_accuracy),
                     autoattack.as_ref().map(|a| a.worst_case_accuracy),
@@ -284,6 +330,7 @@ impl<'a> Trial<'a> {
                 masking_flags,
                 kept_epoch: outcome.best_epoch,
                 seconds: started.elapsed().as_secs_f64(),
+                phases: Some(phases),
             })
         })
     }

@@ -558,6 +558,18 @@ fn flags_html(results: &Results) -> String {
     format!("<ul>{items}</ul>\n")
 }
 
+/// The timings table's columns: a step's seconds, then a classifier's phases (`PhaseSeconds`).
+const TIMING_HEADER: [&str; 8] = [
+    "step",
+    "seed",
+    "kept epoch",
+    "seconds",
+    "training",
+    "PGD",
+    "strong",
+    "AutoAttack",
+];
+
 fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
     let (header, rows) = results_table(results);
     let (vheader, vrows) = vulnerability_table(results);
@@ -569,20 +581,27 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
         .cells
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 format!("trial {}: {}", r.trial, r.cell.name()),
                 r.seed.to_string(),
                 r.kept_epoch.to_string(),
                 format!("{:.0}", r.seconds),
-            ]
+            ];
+            if let Some(p) = r.phases {
+                row.extend([p.training, p.pgd, p.strong, p.autoattack].map(|s| format!("{s:.0}")));
+            }
+            row.resize(TIMING_HEADER.len(), "–".to_string());
+            row
         })
         .chain(results.representations.iter().map(|r| {
-            vec![
+            let mut row = vec![
                 format!("trial {}: vulnerability of {}", r.trial, r.model),
                 (results.config.seed + r.trial as u64).to_string(),
                 r.report.worst_case.chosen_epoch.to_string(),
                 format!("{:.0}", r.seconds),
-            ]
+            ];
+            row.resize(TIMING_HEADER.len(), "–".to_string());
+            row
         }))
         .collect();
     let settings = serde_json::to_string_pretty(&results.config).unwrap_or_default();
@@ -593,8 +612,9 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
          <h2>Representation vulnerability</h2>\n{vtable}\
          <h2>Plots</h2>\n{plots}\
          <h2>Settings and seeds</h2>\n<pre>{settings}</pre>\n\
-         <h2>Timings</h2>\n<p>Seconds of training and evaluation per step; for vulnerability rows the \
-         kept epoch is the worst-case critic's.</p>\n{timings}\
+         <h2>Timings</h2>\n<p>Seconds of training and evaluation per step, and of each phase of a \
+         classifier's; for vulnerability rows the kept epoch is the worst-case critic's.</p>\n\
+         {timings}\
          <p>wcmi {version}</p>\n",
         dataset = results.config.dataset,
         table = table::html(&header, &rows),
@@ -603,7 +623,7 @@ fn html(results: &Results, charts: &[(String, Chart)]) -> Result<String> {
         flags = flags_html(results),
         vtable = table::html(&vheader, &vrows),
         settings = table::escape_html(&settings),
-        timings = table::html(&["step", "seed", "kept epoch", "seconds"], &timing_rows),
+        timings = table::html(&TIMING_HEADER, &timing_rows),
         version = results.wcmi_version,
     );
     Ok(table::html_page(
