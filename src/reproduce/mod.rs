@@ -159,6 +159,13 @@ impl Results {
     }
 }
 
+/// What `f` returns, with the wall seconds it took.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((value, started.elapsed().as_secs_f64()))
+}
+
 struct Trial<'a> {
     data: &'a Dataset,
     config: &'a ReproduceConfig,
@@ -237,101 +244,126 @@ impl<'a> Trial<'a> {
 
     /// Trains (or finds) and evaluates a classifier; `encoder` is its frozen encoder, if any.
     fn cell(&self, cell: &Cell, encoder: Option<&Path>) -> Result<CellResult> {
-        let dir = self.folder.cell(cell);
         let label = format!("trial {}: {}", self.trial, cell.name());
         cached(&self.folder.cell_result(cell), &label, || {
             let started = Instant::now();
-            let config = cell.config(&self.grid, encoder.map(Path::to_path_buf));
-            let outcome = match self.config.scope.trained_with(cell) {
-                Some(twin) => {
-                    let trained = twin.config(&self.grid, encoder.map(Path::to_path_buf));
-                    let twin_dir = self.folder.cell(&twin);
-                    // Normally finished by its own step; not reopened then (as for encoders).
-                    if !run::finished(&twin_dir, trained.run.epochs) {
-                        classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
-                    }
-                    let outcome = classifier::keep_last_of(&config, &trained, &twin_dir, &dir)?;
-                    // The twin kept its last epoch too: the same weights, already evaluated with
-                    // the same attack seeds, so its evaluation is this cell's (issue 16).
-                    let twin_result: Option<CellResult> =
-                        read_result(&self.folder.cell_result(&twin))?;
-                    if let Some(evaluated) =
-                        twin_result.filter(|r| r.kept_epoch == outcome.best_epoch)
-                    {
-                        let seconds = started.elapsed().as_secs_f64();
-                        return Ok(CellResult {
-                            cell: *cell,
-                            seconds,
-                            phases: Some(PhaseSeconds {
-                                training: seconds,
-                                ..PhaseSeconds::default()
-                            }),
-                            ..evaluated
-                        });
-                    }
-                    outcome
-                }
-                None => classifier::train(self.data, &config, &dir, true, self.device)?,
-            };
-            let mut phases = PhaseSeconds {
-                training: started.elapsed().as_secs_f64(),
+            let (outcome, training) = timed(|| self.train_cell(cell, encoder))?;
+            let phases = PhaseSeconds {
+                training,
                 ..PhaseSeconds::default()
             };
-            // The attacks' random starts and searches draw from the trial's seed alone, not
-            // from whatever ran before in this process.
-            seed::seed_torch(self.grid.seed, Stream::Attack, 0);
-            let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
-            let folded = loaded.network.folded_classifier()?;
-            let model = &folded;
-            let pgd = ClassifierAttack {
-                method: Method::Pgd,
-                config: self.grid.attack,
-            };
-            let indices = self.evaluation_indices(self.grid.preset.eval_limit);
-            let phase = Instant::now();
-            let report = evaluate(model, &self.data.test, Some(&indices), 500, &[pgd])?;
-            phases.pgd = phase.elapsed().as_secs_f64();
-            let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
-            let (strong_accuracy, autoattack_accuracy, masking_flags) = if strong.is_empty() {
-                (None, None, Vec::new())
-            } else {
-                let phase = Instant::now();
-                let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
-                let strong_report = cascade(model, &self.data.test, &strong, 500, &suite)?;
-                let zero = zero_gradient_images(model, &self.data.test, &strong, 500)?;
-                phases.strong = phase.elapsed().as_secs_f64();
-                let phase = Instant::now();
-                let autoattack = if self.grid.preset.autoattack {
-                    let suite =
-                        autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
-                    Some(cascade(model, &self.data.test, &strong, 500, &suite)?)
-                } else {
-                    None
-                };
-                phases.autoattack = phase.elapsed().as_secs_f64();
-                (
-                    Some(strong_report.worst_case_accuracy),
-                    autoattack.as_ref().map(|a| a.worst_case_accuracy),
-                    // Without Square only the zero-gradient check applies.
-                    MaskingChecks::new(zero, autoattack.as_ref().unwrap_or(&strong_report), None)
-                        .flags,
-                )
+            let evaluated = match self.twin_evaluation(cell, outcome.best_epoch)? {
+                Some(twin) => CellResult {
+                    cell: *cell,
+                    phases: Some(phases),
+                    ..twin
+                },
+                None => self.evaluate_cell(cell, &outcome, phases)?,
             };
             Ok(CellResult {
-                cell: *cell,
-                trial: self.trial,
-                seed: self.grid.seed,
-                examples: report.examples,
-                natural_accuracy: report.natural_accuracy,
-                adversarial_accuracy: report.worst_case_accuracy,
-                strong_accuracy,
-                strong_examples: strong.len(),
-                autoattack_accuracy,
-                masking_flags,
-                kept_epoch: outcome.best_epoch,
                 seconds: started.elapsed().as_secs_f64(),
-                phases: Some(phases),
+                ..evaluated
             })
+        })
+    }
+
+    /// Trains the classifier of `cell`, or takes it from its E.S. twin's run.
+    fn train_cell(&self, cell: &Cell, encoder: Option<&Path>) -> Result<classifier::Outcome> {
+        let dir = self.folder.cell(cell);
+        let config = cell.config(&self.grid, encoder.map(Path::to_path_buf));
+        match self.config.scope.trained_with(cell) {
+            Some(twin) => {
+                let trained = twin.config(&self.grid, encoder.map(Path::to_path_buf));
+                let twin_dir = self.folder.cell(&twin);
+                // Normally finished by its own step; not reopened then (as for encoders).
+                if !run::finished(&twin_dir, trained.run.epochs) {
+                    classifier::train(self.data, &trained, &twin_dir, true, self.device)?;
+                }
+                classifier::keep_last_of(&config, &trained, &twin_dir, &dir)
+            }
+            None => classifier::train(self.data, &config, &dir, true, self.device),
+        }
+    }
+
+    /// The E.S. twin's result, when `cell` is trained by its run and the twin kept the same
+    /// epoch, `kept_epoch`: the same weights, evaluated with the same attack seeds, so its
+    /// evaluation is this cell's (issue 16).
+    fn twin_evaluation(&self, cell: &Cell, kept_epoch: usize) -> Result<Option<CellResult>> {
+        let Some(twin) = self.config.scope.trained_with(cell) else {
+            return Ok(None);
+        };
+        let result: Option<CellResult> = read_result(&self.folder.cell_result(&twin))?;
+        Ok(result.filter(|r| r.kept_epoch == kept_epoch))
+    }
+
+    /// Evaluates the trained classifier of `cell`: PGD on the evaluation images, then the
+    /// strong suite and AutoAttack on the first `strong_limit`, adding their seconds to `phases`
+    /// (the result's total `seconds` are the caller's to set).
+    fn evaluate_cell(
+        &self,
+        cell: &Cell,
+        outcome: &classifier::Outcome,
+        mut phases: PhaseSeconds,
+    ) -> Result<CellResult> {
+        // The attacks' random starts and searches draw from the trial's seed alone, not
+        // from whatever ran before in this process.
+        seed::seed_torch(self.grid.seed, Stream::Attack, 0);
+        let loaded = checkpoint::load_model(&outcome.checkpoint, self.device)?;
+        let folded = loaded.network.folded_classifier()?;
+        let model = &folded;
+        let pgd = ClassifierAttack {
+            method: Method::Pgd,
+            config: self.grid.attack,
+        };
+        let indices = self.evaluation_indices(self.grid.preset.eval_limit);
+        let (report, seconds) =
+            timed(|| evaluate(model, &self.data.test, Some(&indices), 500, &[pgd]))?;
+        phases.pgd = seconds;
+        let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
+        let (strong_accuracy, autoattack_accuracy, masking_flags) = if strong.is_empty() {
+            (None, None, Vec::new())
+        } else {
+            let ((strong_report, zero), seconds) = timed(|| {
+                let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
+                Ok((
+                    cascade(model, &self.data.test, &strong, 500, &suite)?,
+                    zero_gradient_images(model, &self.data.test, &strong, 500)?,
+                ))
+            })?;
+            phases.strong = seconds;
+            let (autoattack, seconds) = timed(|| {
+                self.grid
+                    .preset
+                    .autoattack
+                    .then(|| {
+                        let suite =
+                            autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
+                        cascade(model, &self.data.test, &strong, 500, &suite)
+                    })
+                    .transpose()
+            })?;
+            phases.autoattack = seconds;
+            (
+                Some(strong_report.worst_case_accuracy),
+                autoattack.as_ref().map(|a| a.worst_case_accuracy),
+                // Without Square only the zero-gradient check applies.
+                MaskingChecks::new(zero, autoattack.as_ref().unwrap_or(&strong_report), None).flags,
+            )
+        };
+        Ok(CellResult {
+            cell: *cell,
+            trial: self.trial,
+            seed: self.grid.seed,
+            examples: report.examples,
+            natural_accuracy: report.natural_accuracy,
+            adversarial_accuracy: report.worst_case_accuracy,
+            strong_accuracy,
+            strong_examples: strong.len(),
+            autoattack_accuracy,
+            masking_flags,
+            kept_epoch: outcome.best_epoch,
+            seconds: 0.0,
+            phases: Some(phases),
         })
     }
 

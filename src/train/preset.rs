@@ -69,9 +69,9 @@ pub struct PresetSettings {
     /// Held-out test batches averaged by each MI estimate.
     pub mi_test_batches: usize,
     /// Arithmetic of every training step, encoders' and classifiers' (evaluations and MI
-    /// estimates stay f32). f32 in every preset: bf16 is about twice as fast on CPUs with bf16
-    /// instructions, but its effect on the cells is measured only in part (README, "Speed against
-    /// the PyTorch peer"); absent in older configs: f32.
+    /// estimates stay f32). f32 in every preset: bf16 training steps are about twice as fast on
+    /// CPUs with bf16 instructions, but its effect on the cells is measured for one seed on one
+    /// CPU kind (README, "Speed against the PyTorch peer"); absent in older configs: f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
 }
