@@ -7,8 +7,8 @@ use crate::data::{Dataset, DatasetName};
 use crate::error::{Error, Result};
 use crate::nn::folded::FoldedClassifier;
 use crate::nn::script::{self, ScriptModel};
+use crate::nn::Classifier;
 use std::path::{Path, PathBuf};
-use tch::nn::ModuleT;
 use tch::{Device, Tensor};
 
 pub enum Model {
@@ -109,7 +109,7 @@ impl Model {
 
     /// The classifier (pixels → logits) for `data`'s images, checked to give one logit per
     /// class.
-    pub fn classifier(&self, data: &Dataset) -> Result<&dyn ModuleT> {
+    pub fn classifier(&self, data: &Dataset) -> Result<&dyn Classifier> {
         self.check_images(data)?;
         match self {
             Model::Native {

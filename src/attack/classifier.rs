@@ -1,8 +1,8 @@
 //! Attacks on a classifier's loss: the objective of evaluation and of adversarial training.
 use super::{apgd, fgsm, losses, pgd, square, AttackConfig};
 use crate::error::{Error, Result};
+use crate::nn::{Classifier, Mapped};
 use serde::{Deserialize, Serialize};
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 /// Target classes of APGD-T: the 9 highest-scoring wrong classes (AutoAttack's standard),
@@ -124,7 +124,7 @@ impl ClassifierAttack {
     }
 
     /// Adversarial examples for `(x, y)` against `model`, which is run in evaluation mode.
-    pub fn perturb(&self, model: &dyn ModuleT, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    pub fn perturb(&self, model: &dyn Classifier, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         let ce = |x: &Tensor| losses::cross_entropy(&model.forward_t(x, false), y);
         let dlr = |x: &Tensor| losses::dlr(&model.forward_t(x, false), y);
         match self.method {
@@ -137,8 +137,22 @@ impl ClassifierAttack {
             Method::ApgdDlr => apgd(&dlr, x, &self.config),
             Method::ApgdT => apgd_targeted(model, x, y, &self.config),
             Method::Square => {
-                let margin = |x: &Tensor| losses::negative_margin(&model.forward_t(x, false), y);
-                square(&margin, x, &self.config, Some(0.0))
+                let margin = |logits: &Tensor| losses::negative_margin(logits, y);
+                match model.window_search() {
+                    Some(search) if x.dim() == 4 => square::search(
+                        &mut Mapped {
+                            search,
+                            map: margin,
+                        },
+                        x,
+                        &self.config,
+                        Some(0.0),
+                    ),
+                    _ => {
+                        let objective = |x: &Tensor| margin(&model.forward_t(x, false));
+                        square(&objective, x, &self.config, Some(0.0))
+                    }
+                }
             }
         }
     }
@@ -146,7 +160,7 @@ impl ClassifierAttack {
 
 /// The objective `loss(logits)` plus [`FOOLED_BONUS`] where the classifier is fooled.
 fn fooled_first<'a>(
-    model: &'a dyn ModuleT,
+    model: &'a dyn Classifier,
     y: &'a Tensor,
     loss: impl Fn(&Tensor) -> Tensor + 'a,
 ) -> impl Fn(&Tensor) -> Tensor + 'a {
@@ -160,7 +174,7 @@ fn fooled_first<'a>(
 /// APGD-T: for the k-th highest-scoring class at the clean point (k = 2, 3, …), APGD on the
 /// targeted DLR loss toward it, on the samples no earlier target broke.
 fn apgd_targeted(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     x: &Tensor,
     y: &Tensor,
     config: &AttackConfig,
@@ -269,7 +283,80 @@ pub fn strong_suite(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::Norm;
+    use crate::nn::folded::FoldedClassifier;
+    use crate::nn::{EncoderClassifier, HeadKind, Window, WindowSearch};
     use clap::ValueEnum;
+    use tch::nn::ModuleT;
+    use tch::{Device, Kind};
+
+    /// A folded classifier's window search that checks each answer against its plain forward.
+    struct Checked<'a> {
+        search: Box<dyn WindowSearch + 'a>,
+        plain: &'a FoldedClassifier,
+        queries: usize,
+    }
+
+    impl Checked<'_> {
+        fn check(&self, logits: Tensor, x: &Tensor) -> Tensor {
+            let plain = self.plain.forward_t(x, false);
+            let gap = ((&logits - &plain).abs().max() / plain.abs().max()).double_value(&[]);
+            assert!(gap < 1e-4, "query {}: logits off by {gap}", self.queries);
+            logits
+        }
+    }
+
+    impl WindowSearch for Checked<'_> {
+        fn reset(&mut self, x: &Tensor) -> Tensor {
+            let logits = self.search.reset(x);
+            self.check(logits, x)
+        }
+
+        fn window(&mut self, candidate: &Tensor, window: &Window) -> Tensor {
+            self.queries += 1;
+            let logits = self.search.window(candidate, window);
+            self.check(logits, candidate)
+        }
+
+        fn accept(&mut self, improved: &Tensor) {
+            self.search.accept(improved);
+        }
+    }
+
+    #[test]
+    fn square_by_window_sees_the_plain_logits_at_every_query() {
+        tch::manual_seed(7);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let network = EncoderClassifier::new(&vs.root(), [1, 28, 28], HeadKind::Mlp, 10, false);
+        let folded = FoldedClassifier::new(&network);
+        let x = Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let y = tch::no_grad(|| folded.forward_t(&x, false).argmax(-1, false));
+        let config = AttackConfig::linf(0.3, 300, 0.1);
+        let mut checked = Mapped {
+            search: Checked {
+                search: folded.window_search().expect("a folded classifier"),
+                plain: &folded,
+                queries: 0,
+            },
+            map: |logits: &Tensor| losses::negative_margin(logits, &y),
+        };
+        let adversarial = square::search(&mut checked, &x, &config, Some(0.0)).unwrap();
+        assert_eq!(
+            checked.search.queries, 300,
+            "no sample was fooled, so every query ran"
+        );
+        let margin =
+            |t: &Tensor| tch::no_grad(|| losses::negative_margin(&folded.forward_t(t, false), &y));
+        let raised = margin(&adversarial)
+            .gt_tensor(&margin(&x))
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        assert!(
+            raised >= 15,
+            "the search raised {raised} of 16 samples' objective"
+        );
+        super::super::test_support::assert_in_threat(&adversarial, &x, Norm::Linf, 0.3);
+    }
 
     #[test]
     fn an_attack_choice_is_named_as_its_method_or_suite_in_flags_and_json() {

@@ -6,9 +6,12 @@
 //!
 //! Settings as in AutoAttack's standard version: `config.steps` queries (5,000), `p_init` 0.8
 //! with the schedule rescaled to the query budget, margin loss for classifiers (the caller's
-//! objective). The window's place is shared by a batch, its signs are drawn per sample.
+//! objective). The window's place is shared by a batch, its signs are drawn per sample; so a
+//! network that knows which of its outputs a window reaches (a folded classifier) recomputes
+//! only those for each query ([`crate::nn::WindowSearch`]).
 use super::{clip, keep_best, l2_norms, per_sample, AttackConfig, Norm, Objective};
 use crate::error::Result;
+use crate::nn::{Whole, Window, WindowSearch};
 use tch::{IndexOp, Kind, Tensor};
 
 /// The fraction of pixels the first windows cover (AutoAttack's default).
@@ -17,9 +20,26 @@ pub const P_INIT: f64 = 0.8;
 /// Runs Square on `objective` (values to increase) from its own random start, `config.restarts`
 /// times. A sample whose best value exceeds `stop_above` (e.g. 0 for a classifier's negative
 /// margin: misclassified) keeps its point; the run ends when all have. Returns the best point
-/// per sample.
+/// per sample. Inputs other than `[N, C, H, W]` images are searched as images of one row.
 pub fn square(
     objective: &Objective,
+    x: &Tensor,
+    config: &AttackConfig,
+    stop_above: Option<f64>,
+) -> Result<Tensor> {
+    let size = x.size();
+    if size.len() == 4 {
+        return search(&mut Whole(objective), x, config, stop_above);
+    }
+    let flat = x.reshape([size[0], 1, 1, -1]);
+    let objective = |z: &Tensor| objective(&z.reshape(size.as_slice()));
+    Ok(search(&mut Whole(objective), &flat, config, stop_above)?.reshape(size.as_slice()))
+}
+
+/// [`square`] on the values of a window search of `[N, C, H, W]` images, which may compute a
+/// candidate from the best point's values outside its window (issue 16).
+pub(super) fn search(
+    values: &mut dyn WindowSearch,
     x: &Tensor,
     config: &AttackConfig,
     stop_above: Option<f64>,
@@ -31,9 +51,9 @@ pub fn square(
     }
     tch::no_grad(|| {
         let mut best_x = x.shallow_clone();
-        let mut best_value = objective(&x);
+        let mut best_value = values.reset(&x);
         for _ in 0..config.restarts {
-            let (run_x, run_value) = run(objective, &x, config, stop_above);
+            let (run_x, run_value) = run(values, &x, config, stop_above);
             keep_best(&mut best_x, &mut best_value, &run_x, &run_value);
         }
         Ok(best_x)
@@ -69,26 +89,19 @@ fn random_offset(range: i64) -> i64 {
 
 /// One run: returns its best point and value per sample.
 fn run(
-    objective: &Objective,
+    values: &mut dyn WindowSearch,
     x: &Tensor,
     config: &AttackConfig,
     stop_above: Option<f64>,
 ) -> (Tensor, Tensor) {
     let size = x.size();
-    if size.len() != 4 {
-        // Vectors [N, D] (or any other shape) are searched as images of one row.
-        let flat = x.reshape([size[0], 1, 1, -1]);
-        let objective = |z: &Tensor| objective(&z.reshape(size.as_slice()));
-        let (best, value) = run(&objective, &flat, config, stop_above);
-        return (best.reshape(size.as_slice()), value);
-    }
     let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
     let mut best_x = match config.norm {
         // Vertical stripes of ±ε.
         Norm::Linf => clip(&(x + signs(&[n, c, 1, w], x) * config.eps), config),
         Norm::L2 => clip(&(x + unit_l2(&l2_start(x)) * config.eps), config),
     };
-    let mut best_value = objective(&best_x);
+    let mut best_value = values.reset(&best_x);
     for query in 0..config.steps {
         // The objective sees whole batches (it may pair rows with labels); samples past the
         // threshold are proposed their current point and cannot change.
@@ -100,21 +113,27 @@ fn run(
             break;
         }
         let p = p_schedule(query, config.steps);
-        let candidate = match config.norm {
+        let (candidate, window) = match config.norm {
             Norm::Linf => {
                 let s = ((p * (h * w) as f64).sqrt().round() as i64).clamp(1, h.min(w));
                 let (vh, vw) = (random_offset(h - s), random_offset(w - s));
-                let proposal = clip(&(x + signs(&[n, c, 1, 1], x) * config.eps), config);
+                let window = Window {
+                    rows: vh..vh + s,
+                    cols: vw..vw + s,
+                };
+                let proposal = clip(
+                    &(window.of(x) + signs(&[n, c, 1, 1], x) * config.eps),
+                    config,
+                );
                 let candidate = best_x.copy();
-                candidate
-                    .i((.., .., vh..vh + s, vw..vw + s))
-                    .copy_(&proposal.i((.., .., vh..vh + s, vw..vw + s)));
-                candidate
+                window.of(&candidate).copy_(&proposal);
+                (candidate, window)
             }
-            Norm::L2 => l2_step(x, &best_x, p, config),
+            Norm::L2 => (l2_step(x, &best_x, p, config), Window::whole(x)),
         };
-        let value = objective(&candidate);
+        let value = values.window(&candidate, &window);
         let improved = value.gt_tensor(&best_value).logical_and(&active);
+        values.accept(&improved);
         best_x = candidate.where_self(&per_sample(&improved, x), &best_x);
         best_value = value.where_self(&improved, &best_value);
     }

@@ -8,6 +8,7 @@ use crate::mi::worst_case::AttackGradient;
 use crate::mi::Bound;
 use crate::nn::critic::CriticKind;
 use crate::nn::script::ScriptModel;
+use crate::nn::Classifier;
 use crate::nn::{Adam, AdamConfig};
 use crate::nn::{HeadKind, ModelSpec, Network};
 use crate::precision::{self, Precision};
@@ -168,7 +169,7 @@ fn step_fn(
             Box::new(move || {
                 // An evaluation folds its model's batch norms once per model, here once a step.
                 let folded;
-                let model: &dyn ModuleT = match &script {
+                let model: &dyn Classifier = match &script {
                     Some(script) => script,
                     None => {
                         folded = network.folded_classifier()?;

@@ -1,6 +1,6 @@
 //! Natural accuracy of a classifier, in evaluation mode and without autograd.
 use crate::data::{batches::epoch_batches, LabelledImages};
-use tch::nn::ModuleT;
+use crate::nn::Classifier;
 use tch::{Kind, Tensor};
 
 /// Number of correct predictions in a batch of logits.
@@ -14,7 +14,7 @@ pub fn correct(logits: &Tensor, labels: &Tensor) -> i64 {
 
 /// Accuracy in [0, 1] on `indices` of `data` (all of it when `None`).
 pub fn accuracy(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     data: &LabelledImages,
     indices: Option<&[i64]>,
     batch_size: usize,

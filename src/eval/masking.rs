@@ -8,8 +8,8 @@ use crate::attack::classifier::{ClassifierAttack, Method};
 use crate::attack::{losses, AttackConfig, Norm};
 use crate::data::{batches::epoch_batches, LabelledImages};
 use crate::error::Result;
+use crate::nn::Classifier;
 use serde::Serialize;
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 /// AutoAttack's tolerance: Square lowering accuracy by more than this is flagged.
@@ -71,7 +71,7 @@ pub fn sanity_radius(norm: Norm, dimension: i64) -> f64 {
 /// Counts images of `indices` whose cross-entropy gradient with respect to the input is
 /// exactly zero.
 pub fn zero_gradient_images(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     data: &LabelledImages,
     indices: &[i64],
     batch_size: usize,
@@ -108,7 +108,7 @@ pub fn first_attack_gap(report: &RobustnessReport) -> Option<f64> {
 /// The sanity curve: PGD-20 with a random start (step 2.5·ε/20, Madry et al.'s rule) at
 /// radii from 0 to [`sanity_radius`], and PGD-10 against PGD-100 at the evaluation's ε.
 pub fn sanity(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     data: &LabelledImages,
     indices: &[i64],
     batch_size: usize,
@@ -256,7 +256,9 @@ mod tests {
     #[derive(Debug)]
     struct Staircase;
 
-    impl ModuleT for Staircase {
+    impl Classifier for Staircase {}
+
+    impl nn::ModuleT for Staircase {
         fn forward_t(&self, x: &Tensor, _train: bool) -> Tensor {
             let mean = x.reshape([x.size()[0], -1]).mean_dim(1, false, Kind::Float);
             // Class 1 above a mean of 0.5, class 0 otherwise, by a margin in steps of 0.001:

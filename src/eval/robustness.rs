@@ -3,10 +3,10 @@
 use crate::attack::classifier::ClassifierAttack;
 use crate::data::{batches::epoch_batches, LabelledImages};
 use crate::error::Result;
+use crate::nn::Classifier;
 use crate::report::progress;
 use serde::Serialize;
 use std::time::Instant;
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,7 +48,7 @@ pub struct SampleOutcome {
     pub adversarial_prediction: Option<i64>,
 }
 
-fn predictions(model: &dyn ModuleT, x: &Tensor) -> Tensor {
+fn predictions(model: &dyn Classifier, x: &Tensor) -> Tensor {
     tch::no_grad(|| model.forward_t(x, false).argmax(-1, false))
 }
 
@@ -58,7 +58,7 @@ fn values(t: &Tensor) -> Result<Vec<i64>> {
     )?)
 }
 
-fn correct_mask(model: &dyn ModuleT, x: &Tensor, y: &Tensor) -> Tensor {
+fn correct_mask(model: &dyn Classifier, x: &Tensor, y: &Tensor) -> Tensor {
     predictions(model, x).eq_tensor(y)
 }
 
@@ -87,7 +87,7 @@ fn accuracies(
 
 /// Evaluates `model` on `indices` of `data` (all when `None`).
 pub fn evaluate(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     data: &LabelledImages,
     indices: Option<&[i64]>,
     batch_size: usize,
@@ -134,7 +134,7 @@ pub fn evaluate(
 /// that are still robust, which makes strong evaluation of non-robust models cheap. Each
 /// attack's accuracy is what survives it and all attacks before it.
 pub fn cascade(
-    model: &dyn ModuleT,
+    model: &dyn Classifier,
     data: &LabelledImages,
     indices: &[i64],
     batch_size: usize,
@@ -207,6 +207,7 @@ mod tests {
     use crate::attack::AttackConfig;
     use crate::data::synthetic;
     use crate::nn::{HeadKind, ModelSpec};
+    use tch::nn::ModuleT;
     use tch::nn::OptimizerConfig;
     use tch::{nn, Device};
 

@@ -43,3 +43,5 @@ impl ModuleT for EncoderClassifier {
         self.head.forward_t(&z, train)
     }
 }
+
+impl super::Classifier for EncoderClassifier {}

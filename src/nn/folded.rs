@@ -11,6 +11,7 @@ use super::classifier::EncoderClassifier;
 use super::encoder::Encoder;
 use super::heads::Head;
 use super::init::BN_EPS;
+use super::window::{Classifier, Window, WindowSearch};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -78,26 +79,66 @@ impl FoldedConv {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let im2col = x.device() == tch::Device::Cpu && x.size()[1] <= Self::IM2COL_MAX_CHANNELS;
-        self.convolve(x, im2col).relu()
+        self.convolve(x, [ConvBlock::PADDING; 2], Self::im2col(x))
+            .relu()
     }
 
-    /// The folded convolution, by oneDNN or as im2col and a matrix product (same function).
-    fn convolve(&self, x: &Tensor, im2col: bool) -> Tensor {
-        let (kernel, stride, padding) = (ConvBlock::KERNEL, ConvBlock::STRIDE, ConvBlock::PADDING);
+    /// The block on an input whose sides need the zero padding `pad` (`[left, right, top,
+    /// bottom]`): a window's part of the output ([`WindowedLogits`]). Symmetric padding is
+    /// left to the convolution, which is faster with it than on a padded copy.
+    fn forward_padded(&self, x: &Tensor, pad: [i64; 4]) -> Tensor {
+        let [left, right, top, bottom] = pad;
+        if left == right && top == bottom {
+            return self.convolve(x, [top, left], Self::im2col(x)).relu();
+        }
+        let x = x.constant_pad_nd(pad);
+        self.convolve(&x, [0; 2], Self::im2col(&x)).relu()
+    }
+
+    /// Whether `x` is convolved as im2col and a matrix product: on a CPU, with few channels.
+    fn im2col(x: &Tensor) -> bool {
+        x.device() == tch::Device::Cpu && x.size()[1] <= Self::IM2COL_MAX_CHANNELS
+    }
+
+    /// The folded convolution with `padding` above and below and left and right, by oneDNN or
+    /// as im2col and a matrix product (same function).
+    fn convolve(&self, x: &Tensor, padding: [i64; 2], im2col: bool) -> Tensor {
+        let (kernel, stride) = (ConvBlock::KERNEL, ConvBlock::STRIDE);
         let Affine { weight, bias } = &self.0;
         if !im2col {
-            return x.conv2d(weight, Some(bias), [stride; 2], [padding; 2], [1; 2], 1);
+            return x.conv2d(weight, Some(bias), [stride; 2], padding, [1; 2], 1);
         }
         let size = x.size();
-        let side = |n: i64| (n + 2 * padding - kernel) / stride + 1;
-        let columns = x.im2col([kernel; 2], [1; 2], [padding; 2], [stride; 2]);
+        let side = |n: i64, padding: i64| (n + 2 * padding - kernel) / stride + 1;
+        let columns = x.im2col([kernel; 2], [1; 2], padding, [stride; 2]);
         (weight.flatten(1, -1).matmul(&columns) + bias.view([1, -1, 1])).view([
             size[0],
             -1,
-            side(size[2]),
-            side(size[3]),
+            side(size[2], padding[0]),
+            side(size[3], padding[1]),
         ])
+    }
+
+    /// The outputs that read a pixel of `window` of the input.
+    fn reached(window: &Window, output: &Tensor) -> Window {
+        let size = output.size();
+        window.reached(
+            ConvBlock::KERNEL,
+            ConvBlock::STRIDE,
+            ConvBlock::PADDING,
+            [size[2], size[3]],
+        )
+    }
+
+    /// The input pixels that `outputs` read, and the padding their clipped sides need.
+    fn read(outputs: &Window, input: &Tensor) -> (Window, [i64; 4]) {
+        let size = input.size();
+        outputs.read(
+            ConvBlock::KERNEL,
+            ConvBlock::STRIDE,
+            ConvBlock::PADDING,
+            [size[2], size[3]],
+        )
     }
 }
 
@@ -126,6 +167,11 @@ impl FoldedEncoder {
             .convs
             .iter()
             .fold(x.shallow_clone(), |h, conv| conv.forward(&h));
+        self.dense(&h)
+    }
+
+    /// The fully connected layers on the last convolution's map.
+    fn dense(&self, h: &Tensor) -> Tensor {
         self.fc2.linear(&self.fc1.linear(&h.flatten(1, -1)).relu())
     }
 }
@@ -175,6 +221,85 @@ impl FoldedClassifier {
     }
 }
 
+impl Classifier for FoldedClassifier {
+    fn window_search(&self) -> Option<Box<dyn WindowSearch + '_>> {
+        Some(Box::new(WindowedLogits {
+            classifier: self,
+            best: Vec::new(),
+            changed: Vec::new(),
+        }))
+    }
+}
+
+/// A folded classifier's logits under a window search (issue 16): Square changes one small
+/// window per query, and a convolution output reads only a few pixels, so the best points'
+/// maps after each convolution are kept and a candidate recomputes, layer by layer, only the
+/// outputs its window reaches, then the fully connected layers. Same function as the plain
+/// forward, within float rounding.
+struct WindowedLogits<'a> {
+    classifier: &'a FoldedClassifier,
+    /// The best points' map after each convolution.
+    best: Vec<Tensor>,
+    /// The last candidate's outputs of each convolution, over the window they fill.
+    changed: Vec<(Window, Tensor)>,
+}
+
+impl WindowedLogits<'_> {
+    /// Logits from the last convolution's map.
+    fn logits(&self, h: &Tensor) -> Tensor {
+        let c = self.classifier;
+        c.head.forward(&c.encoder.dense(h))
+    }
+}
+
+impl WindowSearch for WindowedLogits<'_> {
+    fn reset(&mut self, x: &Tensor) -> Tensor {
+        self.best.clear();
+        self.changed.clear();
+        let mut h = x.shallow_clone();
+        for conv in &self.classifier.encoder.convs {
+            h = conv.forward(&h);
+            self.best.push(h.shallow_clone());
+        }
+        self.logits(&h)
+    }
+
+    fn window(&mut self, candidate: &Tensor, window: &Window) -> Tensor {
+        self.changed.clear();
+        let mut input = candidate.shallow_clone();
+        let mut window = window.clone();
+        for (conv, best) in self.classifier.encoder.convs.iter().zip(&self.best) {
+            let outputs = FoldedConv::reached(&window, best);
+            let (read, pad) = FoldedConv::read(&outputs, &input);
+            let part = match self.changed.last() {
+                // The previous layer's map is the best points' outside its window.
+                Some((changed, values)) => {
+                    let part = read.of(&input).copy();
+                    changed.within(&read).of(&part).copy_(values);
+                    part
+                }
+                None => read.of(&input),
+            };
+            let values = conv.forward_padded(&part, pad);
+            self.changed.push((outputs.clone(), values));
+            input = best.shallow_clone();
+            window = outputs;
+        }
+        let (changed, values) = self.changed.last().expect("three convolutions");
+        let h = input.copy();
+        changed.of(&h).copy_(values);
+        self.logits(&h)
+    }
+
+    fn accept(&mut self, improved: &Tensor) {
+        let mask = improved.view([-1, 1, 1, 1]);
+        for (best, (changed, values)) in self.best.iter().zip(&self.changed) {
+            let mut kept = changed.of(best);
+            kept.copy_(&values.where_self(&mask, &kept));
+        }
+    }
+}
+
 impl ModuleT for FoldedClassifier {
     /// Pixels `[N, C, H, W]` → logits, as the classifier's `forward_t(x, false)`.
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
@@ -194,7 +319,11 @@ mod tests {
 
     /// A classifier whose batch norms have non-trivial statistics and affine parameters.
     fn classifier(vs: &nn::VarStore, head: HeadKind) -> EncoderClassifier {
-        let model = EncoderClassifier::new(&vs.root(), [1, 28, 28], head, 10, false);
+        classifier_for(vs, head, [1, 28, 28])
+    }
+
+    fn classifier_for(vs: &nn::VarStore, head: HeadKind, shape: [i64; 3]) -> EncoderClassifier {
+        let model = EncoderClassifier::new(&vs.root(), shape, head, 10, false);
         tch::no_grad(|| {
             for (name, mut t) in vs.variables() {
                 if name.contains("bn") {
@@ -257,7 +386,7 @@ mod tests {
                 .set_requires_grad(true);
             let weights = Tensor::rand([5, 16, side / 2, side / 2], (Kind::Float, Device::Cpu));
             let run = |im2col: bool| {
-                let y = conv.convolve(&x, im2col);
+                let y = conv.convolve(&x, [ConvBlock::PADDING; 2], im2col);
                 let loss = (&y * &weights).sum(Kind::Float);
                 let g = Tensor::run_backward(&[loss], &[&x], false, false).remove(0);
                 (y.detach(), g)
@@ -271,6 +400,46 @@ mod tests {
                 gap(&g, &plain_g) < 1e-5,
                 "{channels} channels: input gradient"
             );
+        }
+    }
+
+    #[test]
+    fn windowed_logits_are_the_plain_forwards_as_the_best_points_change() {
+        tch::manual_seed(5);
+        let gap = |a: &Tensor, b: &Tensor| ((a - b).abs().max() / b.abs().max()).double_value(&[]);
+        for (shape, head) in [
+            ([1, 28, 28], HeadKind::Mlp),
+            ([3, 32, 32], HeadKind::Linear),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let folded = FoldedClassifier::new(&classifier_for(&vs, head, shape));
+            let [c, side, _] = shape;
+            let mut best = Tensor::rand([6, c, side, side], (Kind::Float, Device::Cpu));
+            tch::no_grad(|| {
+                let plain = |x: &Tensor| folded.forward_t(x, false);
+                let mut search = folded.window_search().expect("a folded classifier");
+                assert!(gap(&search.reset(&best), &plain(&best)) < 1e-4);
+                // Windows of every size, at the corners, the edges and inside; each check also
+                // sees the kept maps of every point accepted before it.
+                for size in [1, 2, 3, 4, 6, 9, side] {
+                    for (row, col) in [(0, 0), (side - size, side - size), (0, (side - size) / 2)] {
+                        let window = Window {
+                            rows: row..row + size,
+                            cols: col..col + size,
+                        };
+                        let candidate = best.copy();
+                        window.of(&candidate).copy_(&window.of(&best).rand_like());
+                        let logits = search.window(&candidate, &window);
+                        assert!(
+                            gap(&logits, &plain(&candidate)) < 1e-4,
+                            "{shape:?}: window {window:?}"
+                        );
+                        let improved = Tensor::rand([6], (Kind::Float, Device::Cpu)).lt(0.5);
+                        search.accept(&improved);
+                        best = candidate.where_self(&improved.view([-1, 1, 1, 1]), &best);
+                    }
+                }
+            });
         }
     }
 

@@ -11,12 +11,14 @@ pub mod heads;
 pub mod init;
 pub mod script;
 pub mod vector_critic;
+pub mod window;
 
 pub use adam::{Adam, AdamConfig};
 pub use classifier::EncoderClassifier;
 pub use critic::Critic;
 pub use encoder::Encoder;
 pub use heads::{Head, HeadKind};
+pub use window::{Classifier, Mapped, Whole, Window, WindowSearch};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -160,3 +160,5 @@ fn first_line(error: &tch::TchError) -> String {
         .unwrap_or("unknown error")
         .to_string()
 }
+
+impl super::Classifier for ScriptModel {}
