@@ -36,8 +36,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "global-cosine")]
     pub mi_critic: CriticKind,
     /// Arithmetic of every training step, encoders' and classifiers' (default: the preset's,
-    /// f32); evaluations and MI estimates stay f32. `bf16` about halves the training time on a
-    /// CPU with bf16 instructions (README, "Speed against the PyTorch peer").
+    /// f32); evaluations and MI estimates stay f32. `bf16` about halves the training time on an
+    /// AMD Zen 4 and slows it on an Intel Xeon without AMX: measure it with `wcmi bench
+    /// --precision bf16` (README, "Speed against the PyTorch peer").
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
     /// Output folder (default: runs/reproduce-<dataset>-<preset>).

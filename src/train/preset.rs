@@ -70,8 +70,9 @@ pub struct PresetSettings {
     pub mi_test_batches: usize,
     /// Arithmetic of every training step, encoders' and classifiers' (evaluations and MI
     /// estimates stay f32). f32 in every preset: bf16 training steps are about twice as fast on
-    /// CPUs with bf16 instructions, but its effect on the cells is measured for one seed on one
-    /// CPU kind (README, "Speed against the PyTorch peer"); absent in older configs: f32.
+    /// a Zen 4 but slower on an Intel Xeon with AVX512-BF16 and no AMX, and its effect on the
+    /// cells is measured for one seed on one CPU kind (README, "Speed against the PyTorch
+    /// peer"); absent in older configs: f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
 }
