@@ -140,6 +140,66 @@ impl FoldedConv {
             [size[2], size[3]],
         )
     }
+
+    /// The kernel's taps, `[kernel, kernel, in, out]`: what [`FoldedConv::delta`] multiplies.
+    fn taps(&self) -> Tensor {
+        self.0.weight.permute([2, 3, 1, 0]).contiguous()
+    }
+
+    /// How this convolution's outputs (before bias and ReLU) change when its input changes by
+    /// `delta` (`[N, C, rows, cols]`) inside `window`: the outputs that read the window, and
+    /// their change. It is linear, so each kernel tap is one matrix product over the inputs it
+    /// reads and the cost follows the changed inputs, where a convolution over the reached
+    /// outputs would read all their receptive fields (the third convolution's 3×3 map is
+    /// almost wholly reached by any window).
+    fn delta(taps: &Tensor, delta: &Tensor, window: &Window, output: [i64; 2]) -> (Window, Tensor) {
+        let (kernel, stride, padding) = (ConvBlock::KERNEL, ConvBlock::STRIDE, ConvBlock::PADDING);
+        let reached = window.reached(kernel, stride, padding, output);
+        let size = taps.size();
+        // Channels last, so that each tap is one matrix product on rows of channels.
+        let delta = delta.permute([0, 2, 3, 1]);
+        let change = Tensor::zeros(
+            [
+                delta.size()[0],
+                reached.rows.end - reached.rows.start,
+                reached.cols.end - reached.cols.start,
+                size[3],
+            ],
+            (delta.kind(), delta.device()),
+        );
+        // Per offset k: the first input of `r` read through k, its output, and how many.
+        let read = |r: &std::ops::Range<i64>, k: i64, outputs: i64| {
+            let pairs: Vec<(i64, i64)> = r
+                .clone()
+                .filter(|i| (i + padding - k).rem_euclid(stride) == 0)
+                .map(|i| (i, (i + padding - k).div_euclid(stride)))
+                .filter(|&(_, o)| (0..outputs).contains(&o))
+                .collect();
+            pairs.first().map(|&(i, o)| (i, o, pairs.len() as i64))
+        };
+        for kr in 0..kernel {
+            let Some((ir, or, nr)) = read(&window.rows, kr, output[0]) else {
+                continue;
+            };
+            for kc in 0..kernel {
+                let Some((ic, oc, nc)) = read(&window.cols, kc, output[1]) else {
+                    continue;
+                };
+                let (ir, ic) = (ir - window.rows.start, ic - window.cols.start);
+                let inputs = delta
+                    .slice(1, ir, ir + (nr - 1) * stride + 1, stride)
+                    .slice(2, ic, ic + (nc - 1) * stride + 1, stride);
+                let product = inputs
+                    .reshape([-1, size[2]])
+                    .mm(&taps.get(kr).get(kc))
+                    .view([-1, nr, nc, size[3]]);
+                let (or, oc) = (or - reached.rows.start, oc - reached.cols.start);
+                let mut outputs = change.slice(1, or, or + nr, 1).slice(2, oc, oc + nc, 1);
+                outputs += product;
+            }
+        }
+        (reached, change.permute([0, 3, 1, 2]))
+    }
 }
 
 /// The basic encoder in evaluation mode, folded: what the worst-case objective's PGD
@@ -225,27 +285,34 @@ impl Classifier for FoldedClassifier {
     fn window_search(&self) -> Option<Box<dyn WindowSearch + '_>> {
         Some(Box::new(WindowedLogits {
             classifier: self,
+            taps: self.encoder.convs[1..]
+                .iter()
+                .map(FoldedConv::taps)
+                .collect(),
             best: Vec::new(),
             changed: Vec::new(),
         }))
     }
 }
 
-/// A folded classifier's logits under a window search (issue 16): Square changes one small
-/// window per query, and a convolution output reads only a few pixels, so the best points'
-/// maps after each convolution are kept and a candidate recomputes, layer by layer, only the
-/// outputs its window reaches, then the fully connected layers. Same function as the plain
-/// forward, within float rounding.
+/// A folded classifier's logits under a window search (issue 16). Square changes one small
+/// window per query, so the best points' maps are kept and a candidate recomputes only what its
+/// window reaches: the first convolution's outputs that read the window (a small convolution
+/// over the pixels they read), then each later convolution's change from its input's change
+/// ([`FoldedConv::delta`], on its kept output before ReLU), then the fully connected layers.
+/// Same function as the plain forward, within float rounding.
 struct WindowedLogits<'a> {
     classifier: &'a FoldedClassifier,
-    /// The best points' map after each convolution.
+    /// The taps of each convolution after the first ([`FoldedConv::taps`]).
+    taps: Vec<Tensor>,
+    /// The best points' maps: after the first convolution, then each later one's output
+    /// before and after ReLU.
     best: Vec<Tensor>,
-    /// The last candidate's outputs of each convolution, over the window they fill.
+    /// The last candidate's values of `best`, each over the window where they changed.
     changed: Vec<(Window, Tensor)>,
 }
 
 impl WindowedLogits<'_> {
-    /// Logits from the last convolution's map.
     fn logits(&self, h: &Tensor) -> Tensor {
         let c = self.classifier;
         c.head.forward(&c.encoder.dense(h))
@@ -254,39 +321,44 @@ impl WindowedLogits<'_> {
 
 impl WindowSearch for WindowedLogits<'_> {
     fn reset(&mut self, x: &Tensor) -> Tensor {
-        self.best.clear();
+        let (first, later) = self
+            .classifier
+            .encoder
+            .convs
+            .split_first()
+            .expect("convolutions");
+        let mut h = first.forward(x);
+        self.best = vec![h.shallow_clone()];
         self.changed.clear();
-        let mut h = x.shallow_clone();
-        for conv in &self.classifier.encoder.convs {
-            h = conv.forward(&h);
-            self.best.push(h.shallow_clone());
+        for conv in later {
+            let a = conv.convolve(&h, [ConvBlock::PADDING; 2], FoldedConv::im2col(&h));
+            h = a.relu();
+            self.best.extend([a, h.shallow_clone()]);
         }
         self.logits(&h)
     }
 
     fn window(&mut self, candidate: &Tensor, window: &Window) -> Tensor {
-        self.changed.clear();
-        let mut input = candidate.shallow_clone();
-        let mut window = window.clone();
-        for (conv, best) in self.classifier.encoder.convs.iter().zip(&self.best) {
-            let outputs = FoldedConv::reached(&window, best);
-            let (read, pad) = FoldedConv::read(&outputs, &input);
-            let part = match self.changed.last() {
-                // The previous layer's map is the best points' outside its window.
-                Some((changed, values)) => {
-                    let part = read.of(&input).copy();
-                    changed.within(&read).of(&part).copy_(values);
-                    part
-                }
-                None => read.of(&input),
-            };
-            let values = conv.forward_padded(&part, pad);
-            self.changed.push((outputs.clone(), values));
-            input = best.shallow_clone();
-            window = outputs;
+        let first = &self.classifier.encoder.convs[0];
+        let outputs = FoldedConv::reached(window, &self.best[0]);
+        let (read, pad) = FoldedConv::read(&outputs, candidate);
+        let values = first.forward_padded(&read.of(candidate), pad);
+        let mut delta = &values - outputs.of(&self.best[0]);
+        self.changed = vec![(outputs.clone(), values)];
+        let mut window = outputs;
+        for (l, taps) in self.taps.iter().enumerate() {
+            let (a_best, h_best) = (&self.best[2 * l + 1], &self.best[2 * l + 2]);
+            let size = a_best.size();
+            let (reached, change) = FoldedConv::delta(taps, &delta, &window, [size[2], size[3]]);
+            let a = reached.of(a_best) + change;
+            let h = a.relu();
+            delta = &h - reached.of(h_best);
+            self.changed
+                .extend([(reached.clone(), a), (reached.clone(), h)]);
+            window = reached;
         }
-        let (changed, values) = self.changed.last().expect("three convolutions");
-        let h = input.copy();
+        let (changed, values) = self.changed.last().expect("a convolution");
+        let h = self.best.last().expect("a convolution").copy();
         changed.of(&h).copy_(values);
         self.logits(&h)
     }

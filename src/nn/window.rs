@@ -40,9 +40,7 @@ impl Window {
             cols: reach(&self.cols, output[1]),
         }
     }
-}
 
-impl Window {
     /// The input pixels that this window of a convolution's outputs reads, clipped to the
     /// `input` rows and columns, with the zero padding the clipped sides need
     /// (`[left, right, top, bottom]`, the order of `constant_pad_nd`).
@@ -66,14 +64,6 @@ impl Window {
         let (rows, [top, bottom]) = read(&self.rows, input[0]);
         let (cols, [left, right]) = read(&self.cols, input[1]);
         (Self { rows, cols }, [left, right, top, bottom])
-    }
-
-    /// This window in the coordinates of `outer`, which contains it.
-    pub fn within(&self, outer: &Window) -> Self {
-        Self {
-            rows: self.rows.start - outer.rows.start..self.rows.end - outer.rows.start,
-            cols: self.cols.start - outer.cols.start..self.cols.end - outer.cols.start,
-        }
     }
 }
 
