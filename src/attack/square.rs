@@ -7,8 +7,8 @@
 //! Settings as in AutoAttack's standard version: `config.steps` queries (5,000), `p_init` 0.8
 //! with the schedule rescaled to the query budget, margin loss for classifiers (the caller's
 //! objective). The window's place is shared by a batch, its signs are drawn per sample; so a
-//! network that knows which of its outputs a window reaches (a folded classifier) recomputes
-//! only those for each query ([`crate::nn::WindowSearch`]).
+//! network that can propagate a window's change (a folded classifier) computes only what each
+//! query changes ([`crate::nn::WindowSearch`]).
 use super::{clip, keep_best, l2_norms, per_sample, AttackConfig, Norm, Objective};
 use crate::error::Result;
 use crate::nn::{Whole, Window, WindowSearch};

@@ -11,7 +11,7 @@ use super::classifier::EncoderClassifier;
 use super::encoder::Encoder;
 use super::heads::Head;
 use super::init::BN_EPS;
-use super::window::{Classifier, Window, WindowSearch};
+use super::window::{Classifier, Stencil, Window, WindowSearch};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -73,6 +73,13 @@ impl FoldedConv {
     /// Baseline-H took 550 ms against 574 (three alternating pairs, same machine).
     const IM2COL_MAX_CHANNELS: i64 = 3;
 
+    /// Which outputs read which inputs.
+    const STENCIL: Stencil = Stencil {
+        kernel: ConvBlock::KERNEL,
+        stride: ConvBlock::STRIDE,
+        padding: ConvBlock::PADDING,
+    };
+
     fn new(block: &ConvBlock) -> Self {
         let (conv, bn) = (&block.conv, &block.bn);
         Self(Affine::folded(&conv.ws, conv.bs.as_ref(), bn))
@@ -119,42 +126,23 @@ impl FoldedConv {
         ])
     }
 
-    /// The outputs that read a pixel of `window` of the input.
-    fn reached(window: &Window, output: &Tensor) -> Window {
-        let size = output.size();
-        window.reached(
-            ConvBlock::KERNEL,
-            ConvBlock::STRIDE,
-            ConvBlock::PADDING,
-            [size[2], size[3]],
-        )
-    }
-
-    /// The input pixels that `outputs` read, and the padding their clipped sides need.
-    fn read(outputs: &Window, input: &Tensor) -> (Window, [i64; 4]) {
-        let size = input.size();
-        outputs.read(
-            ConvBlock::KERNEL,
-            ConvBlock::STRIDE,
-            ConvBlock::PADDING,
-            [size[2], size[3]],
-        )
-    }
-
     /// The kernel's taps, `[kernel, kernel, in, out]`: what [`FoldedConv::delta`] multiplies.
     fn taps(&self) -> Tensor {
         self.0.weight.permute([2, 3, 1, 0]).contiguous()
     }
 
     /// How this convolution's outputs (before bias and ReLU) change when its input changes by
-    /// `delta` (`[N, C, rows, cols]`) inside `window`: the outputs that read the window, and
+    /// `delta` (`[N, C, rows, cols]`) inside `window`: the outputs of the map `output` (its
+    /// shape) that read the window, and
     /// their change. It is linear, so each kernel tap is one matrix product over the inputs it
     /// reads and the cost follows the changed inputs, where a convolution over the reached
     /// outputs would read all their receptive fields (the third convolution's 3×3 map is
     /// almost wholly reached by any window).
-    fn delta(taps: &Tensor, delta: &Tensor, window: &Window, output: [i64; 2]) -> (Window, Tensor) {
-        let (kernel, stride, padding) = (ConvBlock::KERNEL, ConvBlock::STRIDE, ConvBlock::PADDING);
-        let reached = window.reached(kernel, stride, padding, output);
+    fn delta(taps: &Tensor, delta: &Tensor, window: &Window, output: &Tensor) -> (Window, Tensor) {
+        let Stencil { kernel, stride, .. } = Self::STENCIL;
+        let reached = Self::STENCIL.reached(window, output);
+        let output = output.size();
+        let output = [output[2], output[3]];
         let size = taps.size();
         // Channels last, so that each tap is one matrix product on rows of channels.
         let delta = delta.permute([0, 2, 3, 1]);
@@ -167,22 +155,12 @@ impl FoldedConv {
             ],
             (delta.kind(), delta.device()),
         );
-        // Per offset k: the first input of `r` read through k, its output, and how many.
-        let read = |r: &std::ops::Range<i64>, k: i64, outputs: i64| {
-            let pairs: Vec<(i64, i64)> = r
-                .clone()
-                .filter(|i| (i + padding - k).rem_euclid(stride) == 0)
-                .map(|i| (i, (i + padding - k).div_euclid(stride)))
-                .filter(|&(_, o)| (0..outputs).contains(&o))
-                .collect();
-            pairs.first().map(|&(i, o)| (i, o, pairs.len() as i64))
-        };
         for kr in 0..kernel {
-            let Some((ir, or, nr)) = read(&window.rows, kr, output[0]) else {
+            let Some((ir, or, nr)) = Self::STENCIL.through(&window.rows, kr, output[0]) else {
                 continue;
             };
             for kc in 0..kernel {
-                let Some((ic, oc, nc)) = read(&window.cols, kc, output[1]) else {
+                let Some((ic, oc, nc)) = Self::STENCIL.through(&window.cols, kc, output[1]) else {
                     continue;
                 };
                 let (ir, ic) = (ir - window.rows.start, ic - window.cols.start);
@@ -340,16 +318,15 @@ impl WindowSearch for WindowedLogits<'_> {
 
     fn window(&mut self, candidate: &Tensor, window: &Window) -> Tensor {
         let first = &self.classifier.encoder.convs[0];
-        let outputs = FoldedConv::reached(window, &self.best[0]);
-        let (read, pad) = FoldedConv::read(&outputs, candidate);
+        let outputs = FoldedConv::STENCIL.reached(window, &self.best[0]);
+        let (read, pad) = FoldedConv::STENCIL.read(&outputs, candidate);
         let values = first.forward_padded(&read.of(candidate), pad);
         let mut delta = &values - outputs.of(&self.best[0]);
         self.changed = vec![(outputs.clone(), values)];
         let mut window = outputs;
         for (l, taps) in self.taps.iter().enumerate() {
             let (a_best, h_best) = (&self.best[2 * l + 1], &self.best[2 * l + 2]);
-            let size = a_best.size();
-            let (reached, change) = FoldedConv::delta(taps, &delta, &window, [size[2], size[3]]);
+            let (reached, change) = FoldedConv::delta(taps, &delta, &window, a_best);
             let a = reached.of(a_best) + change;
             let h = a.relu();
             delta = &h - reached.of(h_best);

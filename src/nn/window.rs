@@ -25,45 +25,71 @@ impl Window {
     pub fn of(&self, map: &Tensor) -> Tensor {
         map.i((.., .., self.rows.clone(), self.cols.clone()))
     }
+}
 
-    /// The outputs of a convolution (`kernel`, `stride`, `padding`, `output` rows and columns)
-    /// that read a pixel of this window.
-    pub fn reached(&self, kernel: i64, stride: i64, padding: i64, output: [i64; 2]) -> Self {
+/// A convolution's geometry along each side of its maps: which outputs read which inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Stencil {
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl Stencil {
+    /// The outputs of the `[N, C, H, W]` map `output` that read a pixel of `window`.
+    pub fn reached(&self, window: &Window, output: &Tensor) -> Window {
+        let Self {
+            kernel,
+            stride,
+            padding,
+        } = *self;
         let reach = |r: &Range<i64>, size: i64| {
             let first = (r.start - kernel + 1 + padding).div_euclid(stride)
                 + i64::from((r.start - kernel + 1 + padding).rem_euclid(stride) != 0);
             let last = (r.end - 1 + padding).div_euclid(stride);
             first.max(0)..(last + 1).min(size)
         };
-        Self {
-            rows: reach(&self.rows, output[0]),
-            cols: reach(&self.cols, output[1]),
+        let size = output.size();
+        Window {
+            rows: reach(&window.rows, size[2]),
+            cols: reach(&window.cols, size[3]),
         }
     }
 
-    /// The input pixels that this window of a convolution's outputs reads, clipped to the
-    /// `input` rows and columns, with the zero padding the clipped sides need
-    /// (`[left, right, top, bottom]`, the order of `constant_pad_nd`).
-    pub fn read(
+    /// The positions of `inputs` (along one side) that an output reads through kernel offset
+    /// `offset`, among `outputs` outputs: the first input, its output, and how many (every
+    /// `stride`-th input, consecutive outputs); `None` when none.
+    pub fn through(
         &self,
-        kernel: i64,
-        stride: i64,
-        padding: i64,
-        input: [i64; 2],
-    ) -> (Self, [i64; 4]) {
+        inputs: &Range<i64>,
+        offset: i64,
+        outputs: i64,
+    ) -> Option<(i64, i64, i64)> {
+        let pairs: Vec<(i64, i64)> = inputs
+            .clone()
+            .filter(|i| (i + self.padding - offset).rem_euclid(self.stride) == 0)
+            .map(|i| (i, (i + self.padding - offset).div_euclid(self.stride)))
+            .filter(|&(_, o)| (0..outputs).contains(&o))
+            .collect();
+        pairs.first().map(|&(i, o)| (i, o, pairs.len() as i64))
+    }
+
+    /// The pixels of the `[N, C, H, W]` map `input` that `outputs` read, clipped to it, with
+    /// the zero padding the clipped sides need (`[left, right, top, bottom]`, the order of
+    /// `constant_pad_nd`).
+    pub fn read(&self, outputs: &Window, input: &Tensor) -> (Window, [i64; 4]) {
         let read = |r: &Range<i64>, size: i64| {
-            let (first, last) = (
-                r.start * stride - padding,
-                (r.end - 1) * stride - padding + kernel,
-            );
+            let first = r.start * self.stride - self.padding;
+            let last = (r.end - 1) * self.stride - self.padding + self.kernel;
             (
                 first.max(0)..last.min(size),
                 [(-first).max(0), (last - size).max(0)],
             )
         };
-        let (rows, [top, bottom]) = read(&self.rows, input[0]);
-        let (cols, [left, right]) = read(&self.cols, input[1]);
-        (Self { rows, cols }, [left, right, top, bottom])
+        let size = input.size();
+        let (rows, [top, bottom]) = read(&outputs.rows, size[2]);
+        let (cols, [left, right]) = read(&outputs.cols, size[3]);
+        (Window { rows, cols }, [left, right, top, bottom])
     }
 }
 
@@ -145,6 +171,12 @@ mod tests {
     use super::*;
     use tch::{Device, Kind};
 
+    const STENCIL: Stencil = Stencil {
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    };
+
     /// The outputs of k4s2p1 that read a pixel, by brute force over each output's inputs.
     fn brute(r: Range<i64>, size: i64) -> Range<i64> {
         let outputs = (size + 2 - 4) / 2 + 1;
@@ -164,7 +196,8 @@ mod tests {
                         rows: start..end,
                         cols: 0..size,
                     };
-                    let reached = w.reached(4, 2, 1, [outputs, outputs]);
+                    let map = Tensor::zeros([1, 1, outputs, outputs], (Kind::Float, Device::Cpu));
+                    let reached = STENCIL.reached(&w, &map);
                     assert_eq!(
                         reached.rows,
                         brute(start..end, size),
