@@ -45,7 +45,8 @@ fn runs_the_grid_writes_its_report_and_resumes_without_recomputing() {
         assert!(cell.strong_examples <= cell.examples, "{cell:?}");
         let strong = correct(cell.strong_accuracy.unwrap(), cell.strong_examples);
         assert!(strong <= natural, "{cell:?}");
-        let autoattack = correct(cell.autoattack_accuracy.unwrap(), cell.strong_examples);
+        assert_eq!(cell.autoattack_examples, Some(12), "{cell:?}");
+        let autoattack = correct(cell.autoattack_accuracy.unwrap(), 12);
         assert!(autoattack <= natural, "{cell:?}");
         let p = cell.phases.expect("every new result times its phases");
         let evaluation = [p.pgd, p.strong, p.autoattack];

@@ -21,10 +21,20 @@ fn checkpoint_lengths(steps: usize) -> (usize, usize, usize) {
 }
 
 /// Runs APGD with `config.steps` iterations (its `step_size` is ignored: APGD sets its own)
-/// and returns, per sample, the iterate with the highest objective over all restarts.
-pub fn apgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
+/// and returns, per sample, the iterate with the highest objective over all restarts. A run
+/// ends early once every sample's best value exceeds `stop_above` (as in [`super::square`]:
+/// for a classifier, once each sample's best point fools it, where further iterations could
+/// only trade it for another fooling point; issue 16).
+pub fn apgd(
+    objective: &Objective,
+    x: &Tensor,
+    config: &AttackConfig,
+    stop_above: Option<f64>,
+) -> Result<Tensor> {
     let x = x.detach();
-    best_over_restarts(&x, config, |start| apgd_run(objective, &x, start, config))
+    best_over_restarts(&x, config, |start| {
+        apgd_run(objective, &x, start, config, stop_above)
+    })
 }
 
 fn apgd_run(
@@ -32,6 +42,7 @@ fn apgd_run(
     x: &Tensor,
     start: Tensor,
     config: &AttackConfig,
+    stop_above: Option<f64>,
 ) -> (Tensor, Tensor) {
     let n = x.size()[0];
     let (mut period, shrink, min_period) = checkpoint_lengths(config.steps);
@@ -64,6 +75,9 @@ fn apgd_run(
         let improved = value.gt_tensor(&best_value);
         best_grad = grad.where_self(&per_sample(&improved, &grad), &best_grad);
         keep_best(&mut best_x, &mut best_value, &x_adv, &value);
+        if stop_above.is_some_and(|t| bool::try_from(best_value.gt(t).all()).unwrap_or(false)) {
+            break;
+        }
         since_checkpoint += 1;
         if since_checkpoint == period {
             let oscillating = increases.le(RHO * period as f64);
@@ -107,12 +121,35 @@ mod tests {
                 norm,
                 ..AttackConfig::linf(0.1, 20, 1.0)
             };
-            let x_adv = apgd(&objective, &x, &config).unwrap();
+            let x_adv = apgd(&objective, &x, &config, None).unwrap();
             let drop = objective(&x_adv) - objective(&x);
             assert!(
                 (drop - 0.1 * dual).abs().max().double_value(&[]) < 1e-4,
                 "{norm:?}"
             );
+        }
+    }
+
+    #[test]
+    fn stops_once_every_sample_passes_the_threshold_and_not_before() {
+        let w = Tensor::from_slice(&[1.0f32, -2.0, 0.5]);
+        let x = Tensor::full([8, 3], 0.5, (Kind::Float, Device::Cpu));
+        let calls = std::cell::Cell::new(0);
+        let objective = |z: &Tensor| {
+            calls.set(calls.get() + 1);
+            -z.matmul(&w)
+        };
+        let config = AttackConfig::linf(0.1, 50, 1.0);
+        let clean = objective(&x);
+        // Every sample can raise its value by 0.35 (ε‖w‖₁): a threshold 0.1 above the clean
+        // value is passed within a few steps, one 1.0 above it never.
+        for (gain, stops) in [(0.1, true), (1.0, false)] {
+            let threshold = clean.double_value(&[0]) + gain;
+            calls.set(0);
+            let x_adv = apgd(&objective, &x, &config, Some(threshold)).unwrap();
+            let evaluations = calls.get();
+            let passed = bool::try_from(objective(&x_adv).gt(threshold).all()).unwrap();
+            assert_eq!((evaluations < 51, passed), (stops, stops), "gain {gain}");
         }
     }
 
@@ -130,7 +167,7 @@ mod tests {
         let by_pgd = objective(&pgd(&objective, &x, &config).unwrap())
             .mean(Kind::Float)
             .double_value(&[]);
-        let by_apgd = objective(&apgd(&objective, &x, &config).unwrap())
+        let by_apgd = objective(&apgd(&objective, &x, &config, None).unwrap())
             .mean(Kind::Float)
             .double_value(&[]);
         assert!(by_apgd >= by_pgd - 1e-3, "APGD {by_apgd} < PGD {by_pgd}");

@@ -18,6 +18,9 @@ pub const STRONG_RESTARTS: usize = 5;
 /// classifier over any that does not (AutoAttack returns the fooling iterate, not the one of
 /// highest loss). Constant almost everywhere: the gradient is unchanged.
 const FOOLED_BONUS: f64 = 1e4;
+/// A [`fooled_first`] value above this is a fooling point's: a correctly classified point's
+/// loss is far below it (cross-entropy at most ln(classes), the targeted DLR at most 0).
+const FOOLED_ABOVE: f64 = FOOLED_BONUS / 2.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -132,9 +135,10 @@ impl ClassifierAttack {
             Method::Fgsm => fgsm(&ce, x, &self.config),
             Method::ApgdCe => {
                 let ce = fooled_first(model, y, |z: &Tensor| losses::cross_entropy(z, y));
-                apgd(&ce, x, &self.config)
+                apgd(&ce, x, &self.config, Some(FOOLED_ABOVE))
             }
-            Method::ApgdDlr => apgd(&dlr, x, &self.config),
+            // The DLR loss is positive exactly where the classifier is fooled.
+            Method::ApgdDlr => apgd(&dlr, x, &self.config, Some(0.0)),
             Method::ApgdT => apgd_targeted(model, x, y, &self.config),
             Method::Square => {
                 let margin = |logits: &Tensor| losses::negative_margin(logits, y);
@@ -200,7 +204,7 @@ fn apgd_targeted(
         let objective = fooled_first(model, &ya, |z: &Tensor| {
             losses::targeted_dlr(z, &ya, &targets)
         });
-        let x_adv = apgd(&objective, &xa, config)?;
+        let x_adv = apgd(&objective, &xa, config, Some(FOOLED_ABOVE))?;
         let still = tch::no_grad(|| {
             model
                 .forward_t(&x_adv, false)
