@@ -5,10 +5,11 @@ use crate::checkpoint::{self, LoadedModel};
 use crate::data::image_folder::shape_text;
 use crate::data::{Dataset, DatasetName};
 use crate::error::{Error, Result};
-use crate::nn::folded::FoldedClassifier;
+use crate::nn::folded::{FoldedClassifier, FoldedEncoder};
 use crate::nn::script::{self, ScriptModel};
 use crate::nn::Classifier;
 use std::path::{Path, PathBuf};
+use tch::nn::ModuleT;
 use tch::{Device, Tensor};
 
 pub enum Model {
@@ -17,6 +18,8 @@ pub enum Model {
         path: PathBuf,
         /// Its classifier with batch norms folded, for evaluation (none without a head).
         folded: Option<FoldedClassifier>,
+        /// Its encoder with batch norms folded: the representation MI estimates attack.
+        folded_encoder: FoldedEncoder,
     },
     Script(ScriptModel),
 }
@@ -40,6 +43,7 @@ impl Model {
         let loaded = checkpoint::load_model(path, device)?;
         Ok(Model::Native {
             folded: loaded.network.folded_classifier().ok(),
+            folded_encoder: FoldedEncoder::new(loaded.network.encoder()),
             loaded: Box::new(loaded),
             path: path.to_path_buf(),
         })
@@ -116,6 +120,7 @@ impl Model {
                 loaded,
                 path,
                 folded,
+                ..
             } => {
                 let classes = loaded
                     .network
@@ -148,12 +153,25 @@ impl Model {
     pub fn layer<'a>(&'a self, name: &'a str, data: &Dataset) -> Result<Layer<'a>> {
         self.check_images(data)?;
         Ok(match self {
-            Model::Native { loaded, .. } => {
+            Model::Native {
+                loaded,
+                folded,
+                folded_encoder,
+                ..
+            } => {
                 let network = &loaded.network;
-                Layer {
-                    width: network.layer_width(name)?,
-                    forward: Box::new(move |x| network.layer(name, x).expect("layer checked")),
-                }
+                let width = network.layer_width(name)?;
+                // The folded layers compute the evaluation-mode forward with fewer passes
+                // (tested against it in `nn::folded`); MI estimates attack them hundreds of
+                // times.
+                let forward: Box<dyn Fn(&Tensor) -> Tensor + 'a> = match (name, folded) {
+                    ("encoder", _) => Box::new(move |x| folded_encoder.forward(x)),
+                    ("logits", Some(classifier)) => {
+                        Box::new(move |x| classifier.forward_t(x, false))
+                    }
+                    _ => Box::new(move |x| network.layer(name, x).expect("layer checked")),
+                };
+                Layer { width, forward }
             }
             Model::Script(model) => Layer {
                 width: model.layer_width(name, data.image_shape())?,

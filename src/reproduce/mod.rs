@@ -94,14 +94,10 @@ pub struct CellResult {
     /// first `strong_examples` test images.
     pub strong_accuracy: Option<f64>,
     pub strong_examples: usize,
-    /// Accuracy under AutoAttack's standard suite (APGD-CE, APGD-T, Square) on the first
-    /// `autoattack_examples` test images; absent from results of commits before it was measured.
+    /// Accuracy under AutoAttack's standard suite (APGD-CE, APGD-T, Square) on the same
+    /// images; absent from results of commits before it was measured.
     #[serde(default)]
     pub autoattack_accuracy: Option<f64>,
-    /// Test images AutoAttack ran on; absent from results of commits where it ran on the strong
-    /// suite's (`strong_examples`).
-    #[serde(default)]
-    pub autoattack_examples: Option<usize>,
     /// The gradient-masking flags raised on those images (empty: none).
     #[serde(default)]
     pub masking_flags: Vec<String>,
@@ -301,8 +297,7 @@ impl<'a> Trial<'a> {
     }
 
     /// Evaluates the trained classifier of `cell`: PGD on the evaluation images, then the
-    /// strong suite on the first `strong_limit` and AutoAttack on the preset's first
-    /// `autoattack_images`, adding their seconds to `phases`
+    /// strong suite and AutoAttack on the first `strong_limit`, adding their seconds to `phases`
     /// (the result's total `seconds` are the caller's to set).
     fn evaluate_cell(
         &self,
@@ -325,38 +320,34 @@ impl<'a> Trial<'a> {
             timed(|| evaluate(model, &self.data.test, Some(&indices), 500, &[pgd]))?;
         phases.pgd = seconds;
         let strong = self.evaluation_indices(Some(self.grid.preset.strong_limit));
-        let autoattack_images = self.evaluation_indices(Some(self.grid.preset.autoattack_images()));
         let (strong_accuracy, autoattack_accuracy, masking_flags) = if strong.is_empty() {
             (None, None, Vec::new())
         } else {
-            let (strong_report, seconds) = timed(|| {
+            let ((strong_report, zero), seconds) = timed(|| {
                 let suite = strong_suite(&self.grid.attack, STRONG_RESTARTS, 100);
-                cascade(model, &self.data.test, &strong, 500, &suite)
+                Ok((
+                    cascade(model, &self.data.test, &strong, 500, &suite)?,
+                    zero_gradient_images(model, &self.data.test, &strong, 500)?,
+                ))
             })?;
             phases.strong = seconds;
             let (autoattack, seconds) = timed(|| {
-                (!autoattack_images.is_empty())
+                self.grid
+                    .preset
+                    .autoattack
                     .then(|| {
                         let suite =
                             autoattack_suite(&self.grid.attack, AUTOATTACK_STEPS, SQUARE_QUERIES);
-                        cascade(model, &self.data.test, &autoattack_images, 500, &suite)
+                        cascade(model, &self.data.test, &strong, 500, &suite)
                     })
                     .transpose()
             })?;
             phases.autoattack = seconds;
-            // The checks read AutoAttack's cascade, which has Square, where it ran; without
-            // Square only the zero-gradient check applies. Both count the same images.
-            let (checked, images) = match &autoattack {
-                Some(report) => (report, &autoattack_images),
-                None => (&strong_report, &strong),
-            };
-            let (zero, seconds) =
-                timed(|| zero_gradient_images(model, &self.data.test, images, 500))?;
-            phases.strong += seconds;
             (
                 Some(strong_report.worst_case_accuracy),
                 autoattack.as_ref().map(|a| a.worst_case_accuracy),
-                MaskingChecks::new(zero, checked, None).flags,
+                // Without Square only the zero-gradient check applies.
+                MaskingChecks::new(zero, autoattack.as_ref().unwrap_or(&strong_report), None).flags,
             )
         };
         Ok(CellResult {
@@ -368,7 +359,6 @@ impl<'a> Trial<'a> {
             adversarial_accuracy: report.worst_case_accuracy,
             strong_accuracy,
             strong_examples: strong.len(),
-            autoattack_examples: autoattack_accuracy.map(|_| autoattack_images.len()),
             autoattack_accuracy,
             masking_flags,
             kept_epoch: outcome.best_epoch,

@@ -484,21 +484,21 @@ fn masking_summary(results: &Results) -> String {
 /// The suites' description shared by both reports' captions.
 fn suites_caption(results: &Results) -> String {
     let settings = &results.config.settings;
-    let strong = format!(
-        "strong is the per-sample worst case over PGD, PGD with {STRONG_RESTARTS} random \
-         restarts, APGD-CE and APGD-DLR, on the first {} test images",
-        settings.strong_limit
-    );
-    let autoattack = match settings.autoattack_images() {
-        0 => "AutoAttack was not run at this preset (`wcmi evaluate --attack autoattack` runs it \
-              on a head)"
-            .to_string(),
-        images => format!(
+    let autoattack = if settings.autoattack {
+        format!(
             "AutoAttack is its standard suite as wcmi runs it (APGD-CE, APGD-T over 9 targets, \
-             Square with {SQUARE_QUERIES} queries; no FAB-T), on the first {images}"
-        ),
+             Square with {SQUARE_QUERIES} queries; no FAB-T), both"
+        )
+    } else {
+        "AutoAttack was not run at this preset (`wcmi evaluate --attack autoattack` runs it \
+         on a head); strong is"
+            .to_string()
     };
-    format!("{strong}; {autoattack}")
+    format!(
+        "strong is the per-sample worst case over PGD, PGD with {STRONG_RESTARTS} random \
+         restarts, APGD-CE and APGD-DLR; {autoattack} on the first {} test images",
+        settings.strong_limit
+    )
 }
 
 /// The Markdown report: both tables with their captions.

@@ -36,7 +36,6 @@ pub fn config() -> ReproduceConfig {
             eval_limit: Some(100),
             strong_limit: 20,
             autoattack: true,
-            autoattack_limit: Some(12),
             mi_epochs: 1,
             mi_train_limit: 300,
             mi_test_batches: 2,
