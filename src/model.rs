@@ -16,12 +16,27 @@ pub enum Model {
     Native {
         loaded: Box<LoadedModel>,
         path: PathBuf,
-        /// Its classifier with batch norms folded, for evaluation (none without a head).
-        folded: Option<FoldedClassifier>,
-        /// Its encoder with batch norms folded: the representation MI estimates attack.
-        folded_encoder: FoldedEncoder,
+        /// Its network with batch norms folded, for evaluations and MI estimates.
+        folded: Folded,
     },
     Script(ScriptModel),
+}
+
+/// A checkpoint's network in evaluation mode with batch norms folded: what evaluations and MI
+/// estimates attack, hundreds of passes each (tested against the plain forward in `nn::folded`).
+pub enum Folded {
+    Classifier(FoldedClassifier),
+    /// A network without a head (an encoder trained with its critic).
+    Encoder(FoldedEncoder),
+}
+
+impl Folded {
+    fn encoder(&self) -> &FoldedEncoder {
+        match self {
+            Folded::Classifier(classifier) => classifier.encoder(),
+            Folded::Encoder(encoder) => encoder,
+        }
+    }
 }
 
 /// A representation of a model: its width and the map from pixels to it.
@@ -42,8 +57,10 @@ impl Model {
     pub fn checkpoint(path: &Path, device: Device) -> Result<Self> {
         let loaded = checkpoint::load_model(path, device)?;
         Ok(Model::Native {
-            folded: loaded.network.folded_classifier().ok(),
-            folded_encoder: FoldedEncoder::new(loaded.network.encoder()),
+            folded: match loaded.network.folded_classifier() {
+                Ok(classifier) => Folded::Classifier(classifier),
+                Err(_) => Folded::Encoder(FoldedEncoder::new(loaded.network.encoder())),
+            },
             loaded: Box::new(loaded),
             path: path.to_path_buf(),
         })
@@ -137,8 +154,8 @@ impl Model {
                     ));
                 }
                 match folded {
-                    Some(folded) => Ok(folded),
-                    None => Ok(loaded.network.classifier()?),
+                    Folded::Classifier(classifier) => Ok(classifier),
+                    Folded::Encoder(_) => Ok(loaded.network.classifier()?),
                 }
             }
             Model::Script(model) => {
@@ -153,20 +170,12 @@ impl Model {
     pub fn layer<'a>(&'a self, name: &'a str, data: &Dataset) -> Result<Layer<'a>> {
         self.check_images(data)?;
         Ok(match self {
-            Model::Native {
-                loaded,
-                folded,
-                folded_encoder,
-                ..
-            } => {
+            Model::Native { loaded, folded, .. } => {
                 let network = &loaded.network;
                 let width = network.layer_width(name)?;
-                // The folded layers compute the evaluation-mode forward with fewer passes
-                // (tested against it in `nn::folded`); MI estimates attack them hundreds of
-                // times.
                 let forward: Box<dyn Fn(&Tensor) -> Tensor + 'a> = match (name, folded) {
-                    ("encoder", _) => Box::new(move |x| folded_encoder.forward(x)),
-                    ("logits", Some(classifier)) => {
+                    ("encoder", _) => Box::new(move |x| folded.encoder().forward(x)),
+                    ("logits", Folded::Classifier(classifier)) => {
                         Box::new(move |x| classifier.forward_t(x, false))
                     }
                     _ => Box::new(move |x| network.layer(name, x).expect("layer checked")),

@@ -257,6 +257,11 @@ impl FoldedClassifier {
             head: FoldedHead::new(&classifier.head),
         }
     }
+
+    /// Its encoder: the classifier's representation, folded.
+    pub fn encoder(&self) -> &FoldedEncoder {
+        &self.encoder
+    }
 }
 
 impl Classifier for FoldedClassifier {
