@@ -32,8 +32,8 @@ pub fn apgd(
     stop_above: Option<f64>,
 ) -> Result<Tensor> {
     let x = x.detach();
-    best_over_restarts(&x, config, |start| {
-        apgd_run(objective, &x, start, config, stop_above)
+    best_over_restarts(&x, config, None, |x, _, start| {
+        apgd_run(objective, x, start, config, stop_above)
     })
 }
 

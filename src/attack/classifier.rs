@@ -1,5 +1,5 @@
 //! Attacks on a classifier's loss: the objective of evaluation and of adversarial training.
-use super::{apgd, fgsm, losses, pgd, square, AttackConfig};
+use super::{apgd, fgsm, losses, pgd, pgd::pgd_until, square, AttackConfig};
 use crate::error::{Error, Result};
 use crate::nn::{Classifier, Mapped};
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,29 @@ impl ClassifierAttack {
                 }
             }
         }
+    }
+
+    /// Adversarial examples for an evaluation, which reads only whether each one fools
+    /// `model`. PGD counts a sample fooled once any of its iterates is (as AutoAttack returns
+    /// the fooling iterate, not the one of highest loss; never fewer than [`Self::perturb`]'s
+    /// highest-loss iterate fools) and stops attacking it there, so a non-robust model costs
+    /// about one step ([`pgd_until`]); every other method is [`Self::perturb`], whose
+    /// cascades and searches already end on fooled samples.
+    pub fn perturb_until_fooled(
+        &self,
+        model: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Tensor> {
+        if self.method != Method::Pgd {
+            return self.perturb(model, x, y);
+        }
+        let ce = |x: &Tensor, rows: &Tensor| {
+            let y = y.index_select(0, rows);
+            let value = fooled_first(model, &y, |z: &Tensor| losses::cross_entropy(z, &y))(x);
+            value
+        };
+        pgd_until(&ce, x, &self.config, FOOLED_ABOVE)
     }
 }
 
@@ -359,6 +382,60 @@ mod tests {
             "the search raised {raised} of 16 samples' objective"
         );
         super::super::test_support::assert_in_threat(&adversarial, &x, Norm::Linf, 0.3);
+    }
+
+    #[test]
+    fn pgd_until_fooled_breaks_what_pgd_breaks_on_fewer_rows() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        use std::sync::Arc;
+        // Logits (t, −t), t = Σx − 2 over 4 pixels: class 0 above a mean of 0.5. A PGD step of
+        // 0.025 moves t by 0.1 toward the other class, at most 0.4 within ε = 0.1.
+        let rows = Arc::new(AtomicI64::new(0));
+        let counter = Arc::clone(&rows);
+        let model = tch::nn::func_t(move |x, _| {
+            counter.fetch_add(x.size()[0], Ordering::Relaxed);
+            let t = x
+                .flatten(1, -1)
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+                - 2.0;
+            Tensor::stack(&[t.shallow_clone(), -t], 1)
+        });
+        // |t| from 0.05 to 0.35 falls within 1 to 4 steps, 0.45 and 0.55 hold; both classes
+        // interleaved, then two images labelled against their clean prediction.
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for m in [0.05f32, 0.15, 0.25, 0.35, 0.45, 0.55] {
+            for (class, sign) in [(0i64, 1.0f32), (1, -1.0)] {
+                images.push(0.5 + sign * m / 4.0);
+                labels.push(class);
+            }
+        }
+        images.extend([0.55, 0.45]);
+        labels.extend([1, 0]);
+        let x = Tensor::from_slice(&images)
+            .view([-1, 1, 1, 1])
+            .expand([-1, 1, 2, 2], false)
+            .contiguous();
+        let y = Tensor::from_slice(&labels);
+        let attack = ClassifierAttack {
+            method: Method::Pgd,
+            config: AttackConfig::linf(0.1, 10, 0.025),
+        };
+        let correct = |t: &Tensor| {
+            Vec::<bool>::try_from(model.forward_t(t, false).argmax(-1, false).eq_tensor(&y))
+                .unwrap()
+        };
+        let whole = correct(&attack.perturb(&model, &x, &y).unwrap());
+        rows.store(0, Ordering::Relaxed);
+        let until = attack.perturb_until_fooled(&model, &x, &y).unwrap();
+        let evaluated = rows.load(Ordering::Relaxed);
+        let robust: Vec<bool> = (0..14).map(|i| (8..12).contains(&i)).collect();
+        assert_eq!(correct(&until), robust);
+        assert_eq!(whole, robust);
+        // Fooled after k steps: k + 1 evaluations; robust: all 11; clean mistakes: one, and
+        // they come back unchanged.
+        assert_eq!(evaluated, 2 * (2 + 3 + 4 + 5) + 4 * 11 + 2);
+        assert!(until.narrow(0, 12, 2).equal(&x.narrow(0, 12, 2)));
     }
 
     #[test]

@@ -19,6 +19,12 @@ use tch::{Kind, Tensor};
 /// Per-sample objective to increase.
 pub type Objective<'a> = dyn Fn(&Tensor) -> Tensor + 'a;
 
+/// A per-sample objective on some rows of the attacked batch: `(x_rows, rows)` → values, where
+/// `rows` (Int64) are the positions of `x_rows` in the batch. It lets an attack drop the
+/// samples it is done with ([`pgd::pgd_until`]) while the objective still knows, say, their
+/// labels.
+pub type RowObjective<'a> = dyn Fn(&Tensor, &Tensor) -> Tensor + 'a;
+
 /// The threat: a per-sample ℓ∞ or ℓ2 ball of radius ε, intersected with the input box.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -141,13 +147,16 @@ fn value_and_grad(objective: &Objective, x: &Tensor) -> (Tensor, Tensor) {
     (value.detach(), grad)
 }
 
-/// Runs an attack `run` (start → its best iterate and value per sample) from the input, or a
-/// random start with `random_start`, and from a random start for every further restart; each
-/// sample keeps its best over every run. ε = 0 returns the input.
+/// Runs an attack `run` (`(x_rows, rows, start)` → its best iterate and value for those rows)
+/// from the input, or a random start with `random_start`, and from a random start for every
+/// further restart; each sample keeps its best over every run. With `stop_above`, a restart
+/// runs only on the samples whose best value no earlier run took above it; without, on all.
+/// ε = 0 returns the input.
 fn best_over_restarts(
     x: &Tensor,
     config: &AttackConfig,
-    mut run: impl FnMut(Tensor) -> (Tensor, Tensor),
+    stop_above: Option<f64>,
+    mut run: impl FnMut(&Tensor, &Tensor, Tensor) -> (Tensor, Tensor),
 ) -> Result<Tensor> {
     config.validate()?;
     let x = x.detach();
@@ -157,13 +166,21 @@ fn best_over_restarts(
     let mut best_x = x.shallow_clone();
     let mut best_value = unbeaten(&x);
     for restart in 0..config.restarts {
-        let start = if config.random_start || restart > 0 {
-            random_start(&x, config)
-        } else {
-            x.shallow_clone()
+        let rows = match stop_above {
+            Some(threshold) => best_value.le(threshold).nonzero().squeeze_dim(1),
+            None => Tensor::arange(x.size()[0], (Kind::Int64, x.device())),
         };
-        let (run_x, run_value) = run(start);
-        keep_best(&mut best_x, &mut best_value, &run_x, &run_value);
+        if rows.size()[0] == 0 {
+            break;
+        }
+        let x_rows = x.index_select(0, &rows);
+        let start = if config.random_start || restart > 0 {
+            random_start(&x_rows, config)
+        } else {
+            x_rows.shallow_clone()
+        };
+        let (run_x, run_value) = run(&x_rows, &rows, start);
+        keep_best_rows(&mut best_x, &mut best_value, &rows, &run_x, &run_value);
     }
     Ok(best_x)
 }
@@ -178,6 +195,21 @@ fn keep_best(best_x: &mut Tensor, best_value: &mut Tensor, x: &Tensor, value: &T
     let improved = value.gt_tensor(best_value);
     *best_x = x.where_self(&per_sample(&improved, x), best_x);
     *best_value = value.maximum(best_value);
+}
+
+/// [`keep_best`] for the candidates of the samples at positions `rows` of the best batch.
+fn keep_best_rows(
+    best_x: &mut Tensor,
+    best_value: &mut Tensor,
+    rows: &Tensor,
+    x: &Tensor,
+    value: &Tensor,
+) {
+    let mut row_x = best_x.index_select(0, rows);
+    let mut row_value = best_value.index_select(0, rows);
+    keep_best(&mut row_x, &mut row_value, x, value);
+    *best_x = best_x.index_copy(0, rows, &row_x);
+    *best_value = best_value.index_copy(0, rows, &row_value);
 }
 
 /// Test support shared by the attacks' tests.

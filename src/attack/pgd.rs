@@ -1,40 +1,83 @@
 //! Projected gradient ascent (Madry et al.; SPEC §4), and FGSM as its one-step special case.
 use super::{
-    ascent_direction, best_over_restarts, keep_best, project, unbeaten, value_and_grad,
-    AttackConfig, Objective,
+    ascent_direction, best_over_restarts, keep_best_rows, project, unbeaten, value_and_grad,
+    AttackConfig, Objective, RowObjective,
 };
 use crate::error::Result;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// PGD: `steps` ascent steps of size α, each followed by projection onto the ε-ball ∩ box;
 /// with restarts, each sample keeps its best iterate over every step of every run.
 /// Returns the adversarial batch (detached).
 pub fn pgd(objective: &Objective, x: &Tensor, config: &AttackConfig) -> Result<Tensor> {
-    let x = x.detach();
-    best_over_restarts(&x, config, |start| pgd_run(objective, &x, start, config))
+    let by_rows = |x: &Tensor, _: &Tensor| objective(x);
+    best_over_restarts(x, config, None, |x, rows, start| {
+        pgd_run(&by_rows, x, rows, start, config, None)
+    })
 }
 
-/// One PGD run from `start`: the best iterate and its value, per sample.
-fn pgd_run(
-    objective: &Objective,
+/// PGD for an evaluation that reads only whether each sample's value rose above `stop_above`
+/// (for a classifier: whether some iterate fooled it). A sample leaves the batch at its first
+/// iterate above the threshold, and a restart runs only on the samples no earlier run took
+/// above it; the others follow the same iterates as in [`pgd`]. So which samples pass is what
+/// the whole run of [`pgd`] would give, at the cost of the samples still in play: a non-robust
+/// model takes about one step instead of all of them (issue 16).
+pub fn pgd_until(
+    objective: &RowObjective,
     x: &Tensor,
+    config: &AttackConfig,
+    stop_above: f64,
+) -> Result<Tensor> {
+    best_over_restarts(x, config, Some(stop_above), |x, rows, start| {
+        pgd_run(objective, x, rows, start, config, Some(stop_above))
+    })
+}
+
+/// One PGD run on the batch rows `rows` (their images `x`) from `start`: the best iterate and
+/// its value, per sample. With `stop_above`, a sample is not stepped further once its value
+/// exceeds it.
+fn pgd_run(
+    objective: &RowObjective,
+    x: &Tensor,
+    rows: &Tensor,
     start: Tensor,
     config: &AttackConfig,
+    stop_above: Option<f64>,
 ) -> (Tensor, Tensor) {
-    let mut x_adv = start;
-    let mut best_x = x_adv.shallow_clone();
+    let mut best_x = start.shallow_clone();
     let mut best_value = unbeaten(x);
-    for _ in 0..config.steps {
-        let (value, grad) = value_and_grad(objective, &x_adv);
-        keep_best(&mut best_x, &mut best_value, &x_adv, &value);
+    // Positions in `x` of the samples still stepped, and their iterates.
+    let mut live = Tensor::arange(x.size()[0], (Kind::Int64, x.device()));
+    let mut x_live = x.shallow_clone();
+    let mut x_adv = start;
+    for step in 0..=config.steps {
+        let live_rows = rows.index_select(0, &live);
+        let at = |z: &Tensor| objective(z, &live_rows);
+        if step == config.steps {
+            let value = tch::no_grad(|| at(&x_adv)).detach();
+            keep_best_rows(&mut best_x, &mut best_value, &live, &x_adv, &value);
+            break;
+        }
+        let (value, mut grad) = value_and_grad(&at, &x_adv);
+        keep_best_rows(&mut best_x, &mut best_value, &live, &x_adv, &value);
+        if let Some(threshold) = stop_above {
+            let going = value.le(threshold).nonzero().squeeze_dim(1);
+            if going.size()[0] < live.size()[0] {
+                if going.size()[0] == 0 {
+                    break;
+                }
+                live = live.index_select(0, &going);
+                x_live = x.index_select(0, &live);
+                x_adv = x_adv.index_select(0, &going);
+                grad = grad.index_select(0, &going);
+            }
+        }
         x_adv = project(
             &(&x_adv + ascent_direction(&grad, config.norm) * config.step_size),
-            x,
+            &x_live,
             config,
         );
     }
-    let value = tch::no_grad(|| objective(&x_adv)).detach();
-    keep_best(&mut best_x, &mut best_value, &x_adv, &value);
     (best_x, best_value)
 }
 
@@ -143,6 +186,59 @@ mod tests {
         let at_least = five.ge_tensor(&one).to_kind(Kind::Float).mean(Kind::Float);
         assert!(at_least.double_value(&[]) > 0.7, "{at_least}");
         assert!(five.sum(Kind::Float).double_value(&[]) > one.sum(Kind::Float).double_value(&[]));
+    }
+
+    #[test]
+    fn until_drops_each_sample_at_its_first_pass_and_restarts_only_the_others() {
+        // Value −w·z + d_row: each ℓ∞ step of 0.025 raises it by 0.025‖w‖₁ = 0.15, up to 0.6
+        // at the ball's edge (ε = 0.1). Clean values 0.07 − 0.15j pass 0 at step j for
+        // j ≤ 4 and never for j ≥ 5; the offsets are looked up by row, so a wrong row mapping
+        // would change who passes.
+        let w = Tensor::from_slice(&[0.5f32, -1.5, 2.0, 0.25, -0.75, 1.0]);
+        let j: Vec<i64> = (0..16).map(|i| i % 8).collect();
+        let offsets = Tensor::from_slice(
+            &j.iter()
+                .map(|&j| 0.82 - 0.15 * j as f32)
+                .collect::<Vec<f32>>(),
+        );
+        let x = Tensor::full([16, 6], 0.5, (Kind::Float, Device::Cpu));
+        let rows_seen = std::cell::RefCell::new(Vec::<Vec<i64>>::new());
+        let objective = |z: &Tensor, rows: &Tensor| {
+            rows_seen
+                .borrow_mut()
+                .push(Vec::<i64>::try_from(rows).unwrap());
+            -z.matmul(&w) + offsets.index_select(0, rows)
+        };
+        let whole = |z: &Tensor| -z.matmul(&w) + &offsets;
+        let config = AttackConfig {
+            restarts: 2,
+            ..AttackConfig::linf(0.1, 10, 0.025)
+        };
+        let until = pgd_until(&objective, &x, &config, 0.0).unwrap();
+        let full = pgd(&whole, &x, &AttackConfig::linf(0.1, 10, 0.025)).unwrap();
+        let passed = |t: &Tensor| Vec::<bool>::try_from(whole(t).gt(0.0)).unwrap();
+        let expected: Vec<bool> = j.iter().map(|&j| j <= 4).collect();
+        assert_eq!(passed(&until), expected);
+        assert_eq!(passed(&full), expected);
+        // A passing sample keeps its first passing iterate (value 0.07), the others the
+        // whole run's best.
+        let values = Vec::<f32>::try_from(whole(&until)).unwrap();
+        let full_values = Vec::<f32>::try_from(whole(&full)).unwrap();
+        for (i, &j) in j.iter().enumerate() {
+            let want = if j <= 4 { 0.07 } else { full_values[i] };
+            assert!((values[i] - want).abs() < 1e-5, "sample {i}: {}", values[i]);
+        }
+        // The first run evaluates a sample passing at step j on j + 1 iterates and the others
+        // on all 11; the restart only the 6 that never passed.
+        let calls = rows_seen.into_inner();
+        let first_run: usize = calls[..11].iter().map(Vec::len).sum();
+        assert_eq!(first_run, 2 * (1 + 2 + 3 + 4 + 5) + 6 * 11);
+        let restart: Vec<i64> = calls[11..].iter().flatten().copied().collect();
+        assert_eq!(restart.len(), 6 * 11);
+        assert!(
+            restart.iter().all(|&row| j[row as usize] >= 5),
+            "{restart:?}"
+        );
     }
 
     #[test]

@@ -85,7 +85,9 @@ fn accuracies(
         .collect()
 }
 
-/// Evaluates `model` on `indices` of `data` (all when `None`).
+/// Evaluates `model` on `indices` of `data` (all when `None`). A sample counts as robust to an
+/// attack when no image the attack reached fooled the model
+/// ([`ClassifierAttack::perturb_until_fooled`]).
 pub fn evaluate(
     model: &dyn Classifier,
     data: &LabelledImages,
@@ -107,7 +109,7 @@ pub fn evaluate(
         let mut robust = clean.shallow_clone();
         for ((attack, survived), seconds) in attacks.iter().zip(&mut survived).zip(&mut seconds) {
             let started = Instant::now();
-            let x_adv = attack.perturb(model, &x, &y)?;
+            let x_adv = attack.perturb_until_fooled(model, &x, &y)?;
             let correct = correct_mask(model, &x_adv, &y);
             *survived += count(&correct);
             *seconds += started.elapsed().as_secs_f64();
@@ -168,7 +170,8 @@ pub fn cascade(
             let alive = robust.nonzero().squeeze_dim(1);
             if alive.size()[0] > 0 {
                 let (xa, ya) = (x.index_select(0, &alive), y.index_select(0, &alive));
-                let adversarial = predictions(model, &attack.perturb(model, &xa, &ya)?);
+                let adversarial =
+                    predictions(model, &attack.perturb_until_fooled(model, &xa, &ya)?);
                 let held = adversarial.eq_tensor(&ya);
                 let broken = held.logical_not();
                 let positions = values(&alive.masked_select(&broken))?;
