@@ -166,14 +166,20 @@ fn best_over_restarts(
     let mut best_x = x.shallow_clone();
     let mut best_value = unbeaten(&x);
     for restart in 0..config.restarts {
-        let rows = match stop_above {
-            Some(threshold) => best_value.le(threshold).nonzero().squeeze_dim(1),
-            None => Tensor::arange(x.size()[0], (Kind::Int64, x.device())),
+        let (rows, x_rows) = match stop_above {
+            Some(threshold) => {
+                let rows = not_above(&best_value, threshold);
+                let x_rows = x.index_select(0, &rows);
+                (rows, x_rows)
+            }
+            None => (
+                Tensor::arange(x.size()[0], (Kind::Int64, x.device())),
+                x.shallow_clone(),
+            ),
         };
         if rows.size()[0] == 0 {
             break;
         }
-        let x_rows = x.index_select(0, &rows);
         let start = if config.random_start || restart > 0 {
             random_start(&x_rows, config)
         } else {
@@ -197,7 +203,13 @@ fn keep_best(best_x: &mut Tensor, best_value: &mut Tensor, x: &Tensor, value: &T
     *best_value = value.maximum(best_value);
 }
 
+/// Positions of the values not above `threshold` (a NaN is not above it).
+fn not_above(values: &Tensor, threshold: f64) -> Tensor {
+    values.gt(threshold).logical_not().nonzero().squeeze_dim(1)
+}
+
 /// [`keep_best`] for the candidates of the samples at positions `rows` of the best batch.
+/// Rows are ascending positions, so as many rows as the batch has are all of it, in order.
 fn keep_best_rows(
     best_x: &mut Tensor,
     best_value: &mut Tensor,
@@ -205,6 +217,9 @@ fn keep_best_rows(
     x: &Tensor,
     value: &Tensor,
 ) {
+    if rows.size()[0] == best_x.size()[0] {
+        return keep_best(best_x, best_value, x, value);
+    }
     let mut row_x = best_x.index_select(0, rows);
     let mut row_value = best_value.index_select(0, rows);
     keep_best(&mut row_x, &mut row_value, x, value);

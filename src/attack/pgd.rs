@@ -1,7 +1,7 @@
 //! Projected gradient ascent (Madry et al.; SPEC §4), and FGSM as its one-step special case.
 use super::{
-    ascent_direction, best_over_restarts, keep_best_rows, project, unbeaten, value_and_grad,
-    AttackConfig, Objective, RowObjective,
+    ascent_direction, best_over_restarts, keep_best_rows, not_above, project, unbeaten,
+    value_and_grad, AttackConfig, Objective, RowObjective,
 };
 use crate::error::Result;
 use tch::{Kind, Tensor};
@@ -61,11 +61,12 @@ fn pgd_run(
         let (value, mut grad) = value_and_grad(&at, &x_adv);
         keep_best_rows(&mut best_x, &mut best_value, &live, &x_adv, &value);
         if let Some(threshold) = stop_above {
-            let going = value.le(threshold).nonzero().squeeze_dim(1);
+            let going = not_above(&value, threshold);
+            if going.size()[0] == 0 {
+                break;
+            }
+            let going = padded(&going, &value, threshold, x.size()[0]);
             if going.size()[0] < live.size()[0] {
-                if going.size()[0] == 0 {
-                    break;
-                }
                 live = live.index_select(0, &going);
                 x_live = x.index_select(0, &live);
                 x_adv = x_adv.index_select(0, &going);
@@ -79,6 +80,23 @@ fn pgd_run(
         );
     }
     (best_x, best_value)
+}
+
+/// The positions `going` of a batch, topped up with positions of passed samples (still
+/// stepped, their best kept) to a multiple of an eighth of the run's `rows`: a batch shrinks
+/// through at most eight sizes, whose buffers the allocator then reuses from batch to batch
+/// instead of fragmenting its heap on a new size at every step (issue 16).
+fn padded(going: &Tensor, value: &Tensor, threshold: f64, rows: i64) -> Tensor {
+    let quantum = (rows + 7) / 8;
+    let size = (going.size()[0] + quantum - 1) / quantum * quantum;
+    let missing = size.min(value.size()[0]) - going.size()[0];
+    if missing == 0 {
+        return going.shallow_clone();
+    }
+    let passed = value.gt(threshold).nonzero().squeeze_dim(1);
+    Tensor::cat(&[going, &passed.narrow(0, 0, missing)], 0)
+        .sort(0, false)
+        .0
 }
 
 /// FGSM (Goodfellow et al.): one step of size ε from the input.
@@ -239,6 +257,21 @@ mod tests {
             restart.iter().all(|&row| j[row as usize] >= 5),
             "{restart:?}"
         );
+    }
+
+    #[test]
+    fn a_shrinking_batch_is_topped_up_to_an_eighth_of_its_run_with_passed_samples() {
+        // 16 rows: sizes are multiples of 2. Samples 0, 2 and 5 are still in play.
+        let value = Tensor::from_slice(&[-1.0f32, 1.0, -1.0, 1.0, 1.0, -1.0, 1.0]);
+        let going = not_above(&value, 0.0);
+        let topped = Vec::<i64>::try_from(padded(&going, &value, 0.0, 16)).unwrap();
+        assert_eq!(topped, [0, 1, 2, 5]);
+        // Already a multiple, or capped by the batch at hand: as it is.
+        let even = not_above(&value.narrow(0, 0, 4), 0.0);
+        assert_eq!(padded(&even, &value.narrow(0, 0, 4), 0.0, 16).size(), [2]);
+        let three = not_above(&value.narrow(0, 0, 3), 0.0);
+        let all = Vec::<i64>::try_from(padded(&three, &value.narrow(0, 0, 3), 0.0, 48)).unwrap();
+        assert_eq!(all, [0, 1, 2]);
     }
 
     #[test]

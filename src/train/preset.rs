@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub enum Preset {
     /// Minutes on a laptop: a smoke test of the whole pipeline, not a result.
     Quick,
-    /// One trial of the MNIST table in 1 h 45 min on 2 cores of an AMD Zen 4 with bf16 training
+    /// One trial of the MNIST table in 1 h 33 min on 2 cores of an AMD Zen 4 with bf16 training
     /// (README, "One whole `cpu` trial").
     Cpu,
     /// `wcmi demo`'s budget: the headline comparison in about 10 minutes on 2 CPU cores (10 min
