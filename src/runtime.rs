@@ -18,21 +18,6 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Returns the heap's free pages to the OS, which [`keep_freed_memory`] otherwise keeps.
-///
-/// An evaluation's PGD shrinks its batch as images fall (`attack::pgd_until`), so its buffers
-/// change size and the kept free memory fragments: PGD-10 on the 10,000 MNIST test images grew
-/// to 1.43 GB resident against 419 MB with whole batches, 918 MB with this call after each
-/// evaluation batch, and 442 MB with it and the batch shrinking through eighths (commit
-/// b8e376c and its successor, one AMD EPYC Zen 4 core).
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of glibc's heaps to the OS; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Flushes subnormal floats to zero (FTZ) and reads them as zero (DAZ) on x86-64, as
 /// `torch.set_flush_denormal(True)` does.
 ///

@@ -163,10 +163,10 @@ impl ClassifierAttack {
 
     /// Adversarial examples for an evaluation, which reads only whether each one fools
     /// `model`. PGD counts a sample fooled once any of its iterates is (as AutoAttack returns
-    /// the fooling iterate, not the one of highest loss; never fewer than [`Self::perturb`]'s
-    /// highest-loss iterate fools) and stops attacking it there, so a non-robust model costs
-    /// about one step ([`pgd_until`]); every other method is [`Self::perturb`], whose
-    /// cascades and searches already end on fooled samples.
+    /// the fooling iterate, not the one of highest loss, which may be classified correctly
+    /// after an earlier iterate fooled the model) and stops attacking it there, so a
+    /// non-robust model costs a step or two ([`pgd_until`]). Every other method is
+    /// [`Self::perturb`]: APGD and Square already end on fooled samples, FGSM is one step.
     pub fn perturb_until_fooled(
         &self,
         model: &dyn Classifier,
@@ -177,9 +177,8 @@ impl ClassifierAttack {
             return self.perturb(model, x, y);
         }
         let ce = |x: &Tensor, rows: &Tensor| {
-            let y = y.index_select(0, rows);
-            let value = fooled_first(model, &y, |z: &Tensor| losses::cross_entropy(z, &y))(x);
-            value
+            let (logits, y) = (model.forward_t(x, false), y.index_select(0, rows));
+            with_fooled_bonus(losses::cross_entropy(&logits, &y), &logits, &y)
         };
         pgd_until(&ce, x, &self.config, FOOLED_ABOVE)
     }
@@ -193,9 +192,14 @@ fn fooled_first<'a>(
 ) -> impl Fn(&Tensor) -> Tensor + 'a {
     move |x: &Tensor| {
         let logits = model.forward_t(x, false);
-        let fooled = logits.argmax(-1, false).ne_tensor(y).to_kind(Kind::Float);
-        loss(&logits) + fooled * FOOLED_BONUS
+        with_fooled_bonus(loss(&logits), &logits, y)
     }
+}
+
+/// `loss` of `logits` plus [`FOOLED_BONUS`] where they misclassify `y`.
+fn with_fooled_bonus(loss: Tensor, logits: &Tensor, y: &Tensor) -> Tensor {
+    let fooled = logits.argmax(-1, false).ne_tensor(y).to_kind(Kind::Float);
+    loss + fooled * FOOLED_BONUS
 }
 
 /// APGD-T: for the k-th highest-scoring class at the clean point (k = 2, 3, …), APGD on the

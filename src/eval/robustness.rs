@@ -116,7 +116,6 @@ pub fn evaluate(
             robust = robust.logical_and(&correct);
         }
         worst += count(&robust);
-        crate::runtime::release_free_memory();
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -190,7 +189,6 @@ pub fn cascade(
             *seconds += started.elapsed().as_secs_f64();
         }
         samples.extend(outcomes);
-        crate::runtime::release_free_memory();
         bar.inc(1);
     }
     bar.finish_and_clear();
